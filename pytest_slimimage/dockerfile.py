@@ -1,0 +1,341 @@
+"""The Dockerfile as pytest-slimimage sees it: stages, the final stage, its external base.
+
+Parsing (line continuations, comments, ARG substitution in FROM) is dockerfile-parse's;
+this module adds what it lacks: stages as objects, ``FROM <stage>`` chains followed to the
+external base, ``--target``, exec-form detection that is stricter than dockerfile-parse
+(which accepts ``CMD ['./hello']``, Docker does not), and errors that say what and where.
+Pure: no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+
+from pytest_slimimage.errors import SlimImageError
+
+KNOWN_INSTRUCTIONS = frozenset(
+    {
+        "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+        "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+    }
+)  # fmt: skip
+
+
+class DockerfileError(SlimImageError):
+    """A Dockerfile that cannot be read or makes no sense; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction. ``line`` and ``end_line`` are 1-based, as editors and ``docker build`` number them."""
+
+    keyword: str
+    value: str
+    line: int
+    end_line: int
+    text: str
+
+    @property
+    def location(self) -> str:
+        return f"line {self.line}" if self.line == self.end_line else f"lines {self.line}-{self.end_line}"
+
+
+@dataclass(frozen=True)
+class ExecForm:
+    """How Docker reads a CMD/ENTRYPOINT value."""
+
+    is_exec: bool
+    argv: tuple[str, ...] | None
+    """The JSON array when ``is_exec``; else the argv of a suggested exec-form rewrite (or None)."""
+    reason: str
+    """Why it is shell form ('' when exec form)."""
+
+    @property
+    def rewrite(self) -> str | None:
+        return json.dumps(list(self.argv)) if self.argv is not None else None
+
+
+_SINGLE_QUOTED_ARRAY = re.compile(r"^\[\s*'.*'\s*\]$", re.S)
+
+
+def exec_form(value: str) -> ExecForm:
+    """Classify a CMD/ENTRYPOINT/RUN argument the way Docker's frontend does.
+
+    Docker parses the value as a JSON array of strings; anything else is shell form and gets
+    wrapped in ``/bin/sh -c``. ``['./hello']`` is not JSON (single quotes), so Docker runs
+    ``/bin/sh -c "['./hello']"``, which looks for a program literally named ``[./hello]``.
+    """
+    text = value.strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed):
+        return ExecForm(True, tuple(parsed), "")
+    if _SINGLE_QUOTED_ARRAY.match(text):
+        try:
+            items = json.loads('"'.join(_swap_quotes(text)))
+            argv = tuple(str(x) for x in items) if isinstance(items, list) else None
+        except ValueError:
+            argv = None
+        return ExecForm(
+            False,
+            argv,
+            "single quotes are not JSON, so Docker treats the brackets as a shell command line and runs it"
+            f" with /bin/sh -c (the shell then looks for a program named {_shell_word(text)!r})",
+        )
+    if text.startswith("["):
+        return ExecForm(
+            False, None, "the brackets do not hold a valid JSON array of strings, so Docker uses shell form"
+        )
+    words = text.split()
+    simple = bool(words) and all(re.fullmatch(r"[\w@%+=:,./-]+", w) for w in words)
+    return ExecForm(
+        False,
+        tuple(words) if simple else ("/bin/sh", "-c", text),
+        "shell form: Docker runs it as /bin/sh -c, which needs a shell in the image and makes the shell PID 1"
+        " (signals do not reach the program)",
+    )
+
+
+def _swap_quotes(text: str) -> list[str]:
+    # "['a', 'b']" -> split on single quotes; re-joined with double quotes by the caller.
+    return text.split("'")
+
+
+def _shell_word(text: str) -> str:
+    first = text.split()[0] if text.split() else text
+    return first.replace("'", "").rstrip(",")
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    name: str | None
+    base: str
+    """The FROM image as written, ARGs substituted: an external image or an earlier stage's name."""
+    from_instruction: Instruction
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def label(self) -> str:
+        return f"stage {self.index}" + (f" ({self.name})" if self.name else "")
+
+    def last(self, keyword: str) -> Instruction | None:
+        for ins in reversed(self.instructions):
+            if ins.keyword == keyword:
+                return ins
+        return None
+
+    def all(self, keyword: str) -> tuple[Instruction, ...]:
+        return tuple(ins for ins in self.instructions if ins.keyword == keyword)
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    path: str
+    stages: tuple[Stage, ...]
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def final_stage(self) -> Stage:
+        """The stage the build produces: ``target`` when given, else the last one."""
+        if self.target is None:
+            return self.stages[-1]
+        return self.stage(self.target)
+
+    def stage(self, ref: str | int) -> Stage:
+        for st in self.stages:
+            if (isinstance(ref, int) and st.index == ref) or (
+                isinstance(ref, str) and (st.name == ref.lower() or str(st.index) == ref)
+            ):
+                return st
+        names = ", ".join(st.name or str(st.index) for st in self.stages)
+        raise DockerfileError(f"{self.path}: no build stage named {ref!r} (stages: {names})")
+
+    def parent(self, stage: Stage) -> Stage | None:
+        """The earlier stage ``stage`` is built FROM, if its base names one."""
+        base = stage.base.lower()
+        for st in self.stages[: stage.index]:
+            if st.name == base:
+                return st
+        return None
+
+    def chain(self, stage: Stage | None = None) -> tuple[Stage, ...]:
+        """``stage`` and the stages it is built FROM, nearest first."""
+        out = []
+        current: Stage | None = stage or self.final_stage
+        while current is not None:
+            out.append(current)
+            current = self.parent(current)
+        return tuple(out)
+
+    def base_of(self, stage: Stage | None = None) -> str:
+        """The external image at the root of ``stage``'s FROM chain (``scratch`` included)."""
+        return self.chain(stage)[-1].base
+
+    @property
+    def final_base(self) -> str:
+        return self.base_of(self.final_stage)
+
+    def effective(self, keyword: str, stage: Stage | None = None) -> Instruction | None:
+        """The instruction that sets ``keyword`` (CMD, ENTRYPOINT, USER, ...) for ``stage``,
+        inherited through ``FROM <stage>`` chains; None when only the external base sets it."""
+        for st in self.chain(stage):
+            found = st.last(keyword)
+            if found is not None:
+                return found
+        return None
+
+    def line(self, number: int) -> str:
+        for st in self.stages:
+            for ins in (st.from_instruction, *st.instructions):
+                if ins.line == number:
+                    return ins.text
+        return ""
+
+
+def _instruction(item: Mapping[str, object]) -> Instruction:
+    return Instruction(
+        keyword=str(item["instruction"]).upper(),
+        value=str(item["value"]),
+        line=int(str(item["startline"])) + 1,
+        end_line=int(str(item["endline"])) + 1,
+        text=" ".join(str(item["content"]).split()),
+    )
+
+
+def _from_parts(value: str) -> tuple[str | None, str | None]:
+    """(image, stage name) of a FROM value; flags such as --platform skipped."""
+    words = [w for w in value.split() if not w.startswith("--")]
+    if not words:
+        return None, None
+    name = None
+    if len(words) >= 3 and words[1].lower() == "as":
+        name = words[2].lower()
+    return words[0], name
+
+
+def parse_dockerfile(
+    source: str | os.PathLike[str],
+    *,
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
+    text: str | None = None,
+    label: str | None = None,
+) -> Dockerfile:
+    """Parse a Dockerfile into stages. ``text`` overrides reading ``source``; ``label`` is how
+    messages name the file (default: ``source`` as given).
+
+    Raises :class:`DockerfileError` (a :class:`SlimImageError`) naming the file and line for a
+    missing file, an empty one, an instruction before FROM, an unknown instruction, a FROM
+    without an image, or a ``target`` that names no stage.
+    """
+    path = label or str(source)
+    args = dict(build_args or {})
+    if text is None:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DockerfileError(f"Dockerfile not found: {path}") from None
+        except IsADirectoryError:
+            raise DockerfileError(f"Dockerfile path is a directory, not a file: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DockerfileError(f"cannot read Dockerfile {path}: {exc}") from None
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")), build_args=args, env_replace=True)
+    structure = parser.structure
+    substituted_bases = list(parser.parent_images)
+
+    stages: list[Stage] = []
+    current: tuple[Instruction, str, str | None, list[Instruction]] | None = None
+    from_count = 0
+    for item in structure:
+        ins = _instruction(item)
+        if ins.keyword == "COMMENT":  # dockerfile-parse reports comment lines as instructions
+            continue
+        if ins.keyword not in KNOWN_INSTRUCTIONS:
+            raise DockerfileError(f"{path}:{ins.line}: unknown instruction {ins.keyword!r}: {ins.text}")
+        if ins.keyword == "FROM":
+            image, name = _from_parts(ins.value)
+            if image is None:
+                raise DockerfileError(f"{path}:{ins.line}: FROM names no image: {ins.text}")
+            base = substituted_bases[from_count] if from_count < len(substituted_bases) else image
+            from_count += 1
+            if current is not None:
+                stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
+            current = (ins, base, name, [])
+        elif current is None:
+            if ins.keyword != "ARG":
+                raise DockerfileError(
+                    f"{path}:{ins.line}: {ins.keyword} before the first FROM (only ARG may come before FROM)"
+                )
+        else:
+            current[3].append(ins)
+    if current is None:
+        raise DockerfileError(f"{path}: no FROM instruction (is this a Dockerfile?)")
+    stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
+    for st in stages:
+        if "$" in st.base:
+            raise DockerfileError(
+                f"{path}:{st.from_instruction.line}: FROM {st.base!r} uses an ARG with no default and no build arg"
+            )
+    dockerfile = Dockerfile(path=path, stages=tuple(stages), target=target, build_args=args)
+    if target is not None:
+        dockerfile.stage(target)  # raises naming the stages when it does not exist
+    return dockerfile
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """A normalised image reference: ``docker.io/library/debian:12`` -> repository ``debian``, tag ``12``."""
+
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        return self.repository + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    def matches(self, expected: ImageRef) -> bool:
+        """A bare expected name matches any tag or digest of its repository; a tag or digest must be equal."""
+        if self.repository != expected.repository:
+            return False
+        if expected.digest and expected.digest != self.digest:
+            return False
+        return not (expected.tag and expected.tag != (self.tag or ("latest" if not self.digest else None)))
+
+
+_DEFAULT_REGISTRY_PREFIXES = (
+    "docker.io/library/",
+    "index.docker.io/library/",
+    "registry-1.docker.io/library/",
+)
+
+
+def parse_ref(reference: str) -> ImageRef:
+    """Split an image reference; Docker Hub spellings are folded (``docker.io/library/x`` is ``x``)."""
+    text = reference.strip().lower()
+    digest = None
+    if "@" in text:
+        text, _, digest = text.partition("@")
+    for prefix in _DEFAULT_REGISTRY_PREFIXES:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    tag = None
+    slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon > slash:
+        text, tag = text[:colon], text[colon + 1 :]
+    return ImageRef(text, tag, digest)

@@ -1,0 +1,302 @@
+"""The one module that talks to the Docker engine: docker-py for builds, metadata and image
+export, testcontainers' client for container runs. Thin: it turns engine answers into facts
+and engine failures into :class:`SlimImageError` s; every verdict is made elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
+from pytest_slimimage.facts import FileSystem, Layer, RunResult
+from pytest_slimimage.layers import index_saved_image, merge_layers, stream_from_chunks
+from pytest_slimimage.toolchains import is_package_database
+
+LABEL_PREFIX = "io.github.pytest-slimimage"
+LABEL_SESSION = f"{LABEL_PREFIX}.session"
+"""Every image and container the plugin creates carries this label, valued with its session token."""
+LABEL_BASE = f"{LABEL_PREFIX}.base"
+"""Base images made by scripts/base-images.sh carry this one."""
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """The sandbox a container runs in unless told otherwise."""
+
+    network: bool = False
+    memory: str = "256m"
+    pids: int = 256
+    output_cap: int = 1024 * 1024
+    """Bytes of stdout and of stderr kept; the rest is dropped and the result says so."""
+
+
+def _describe_host() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+class Engine:
+    """A connection to one Docker engine (``DOCKER_HOST`` honoured)."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self._tc: Any = None
+
+    @classmethod
+    def connect(cls, timeout: float = 10.0) -> Engine:
+        """Connect and ping; :class:`EngineUnavailable` says where it looked and why it failed."""
+        try:
+            client = docker.from_env(timeout=int(timeout))
+            client.ping()
+        except docker.errors.DockerException as exc:
+            reason = str(exc).split(" (Caused by", 1)[0]
+            raise EngineUnavailable(
+                f"no Docker engine answers at {_describe_host()}: {reason}."
+                " Start one (bash scripts/engine-up.sh does it on Debian) or set DOCKER_HOST."
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise EngineUnavailable(f"no Docker engine answers at {_describe_host()}: {exc}") from None
+        return cls(client)
+
+    @property
+    def server_version(self) -> str:
+        return str(self.client.version().get("Version", "?"))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+    # ------------------------------------------------------------------------------------ build
+    def build(
+        self,
+        *,
+        context: str,
+        dockerfile: str,
+        tag: str,
+        labels: Mapping[str, str],
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[str, str]:
+        """Build with the engine's legacy builder; return (image id, build log).
+
+        A failed step raises :class:`ImageBuildError` with the step and the log's tail.
+        """
+        log: list[str] = []
+        image_id = ""
+        try:
+            stream = self.client.api.build(
+                path=context,
+                dockerfile=dockerfile,
+                tag=tag,
+                labels=dict(labels),
+                target=target,
+                buildargs=dict(build_args or {}),
+                rm=True,
+                forcerm=True,
+                decode=True,
+                timeout=int(timeout) if timeout else None,
+            )
+            for chunk in stream:
+                if "stream" in chunk:
+                    log.append(str(chunk["stream"]))
+                    match = re.match(r"Successfully built ([0-9a-f]+)", str(chunk["stream"]))
+                    if match:
+                        image_id = match.group(1)
+                if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    image_id = str(chunk["aux"]["ID"])
+                if "error" in chunk:
+                    text = "".join(log)
+                    error = str(chunk["error"]).strip()
+                    log.append(error + "\n")
+                    raise ImageBuildError(
+                        _build_failure(dockerfile, error, text),
+                        log="".join(log),
+                        step=_last_step(text),
+                    )
+        except docker.errors.APIError as exc:
+            text = "".join(log)
+            raise ImageBuildError(
+                _build_failure(dockerfile, exc.explanation or str(exc), text), log=text, step=_last_step(text)
+            ) from None
+        except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(f"the engine stopped answering during the build of {dockerfile}: {exc}") from None
+        if not image_id:
+            text = "".join(log)
+            raise ImageBuildError(_build_failure(dockerfile, "the engine reported no image", text), log=text)
+        return str(self.client.images.get(image_id).id), "".join(log)
+
+    # ---------------------------------------------------------------------------------- inspect
+    def inspect(self, image: str) -> dict[str, Any]:
+        return dict(self.client.api.inspect_image(image))  # type: ignore[no-untyped-call]
+
+    def history(self, image: str) -> list[Layer]:
+        """History entries bottom to top (the engine lists them top first)."""
+        entries = self.client.api.history(image)  # type: ignore[no-untyped-call]
+        return [
+            Layer(
+                created_by=str(e.get("CreatedBy") or ""),
+                size=int(e.get("Size") or 0),
+                empty=not e.get("Size"),
+            )
+            for e in reversed(entries)
+        ]
+
+    def local_image(self, reference: str) -> dict[str, Any] | None:
+        """Inspect data of a local image, or None (scratch and missing images alike)."""
+        if reference == "scratch":
+            return None
+        try:
+            return self.inspect(reference)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError:
+            return None
+
+    def filesystem(self, image: str) -> FileSystem:
+        """The merged filesystem of ``image``, read in one streaming pass over its export."""
+        chunks = self.client.api.get_image(image, chunk_size=1024 * 1024)
+        saved = index_saved_image(stream_from_chunks(chunks), want_content=is_package_database)
+        return merge_layers(saved.layers)
+
+    # -------------------------------------------------------------------------------------- run
+    def _testcontainers(self) -> Any:
+        if self._tc is None:
+            from testcontainers.core.docker_client import DockerClient
+
+            self._tc = DockerClient()
+        return self._tc
+
+    def run(
+        self,
+        image: str,
+        *,
+        args: Sequence[str] | None,
+        timeout: float,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+    ) -> RunResult:
+        """Run ``image`` as shipped (``args`` replaces CMD only), wait, collect output, remove it."""
+        started = time.monotonic()
+        container = None
+        try:
+            container = self._testcontainers().create(
+                image,
+                command=list(args) if args is not None else None,
+                labels=dict(labels),
+                name=name,
+                network=None,  # no testcontainers network guessing: the sandbox decides
+                network_mode="bridge" if limits.network else "none",
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit=limits.memory,
+                pids_limit=limits.pids,
+            )
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                return RunResult(
+                    exit_code=-1,
+                    stdout="",
+                    stderr="",
+                    argv=tuple(argv),
+                    start_error=_start_error(exc),
+                    duration=time.monotonic() - started,
+                )
+            timed_out = False
+            try:
+                status = container.wait(timeout=timeout)
+                exit_code = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+                exit_code = int(container.wait(timeout=30).get("StatusCode", -1))
+            stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
+            stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
+            return RunResult(
+                exit_code=exit_code,
+                stdout=stdout,
+                stderr=stderr,
+                timed_out=timed_out,
+                argv=tuple(argv),
+                truncated=cut_out or cut_err,
+                duration=time.monotonic() - started,
+            )
+        except docker.errors.DockerException as exc:
+            raise SlimImageError(f"the engine could not run {image}: {exc}") from None
+        finally:
+            if container is not None:
+                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    container.remove(force=True, v=True)
+
+    # ---------------------------------------------------------------------------------- cleanup
+    def remove_containers(self, session: str) -> int:
+        """Remove every container (running, exited or never started) labelled with ``session``."""
+        removed = 0
+        for c in self.client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session}"}):
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True, v=True)
+                removed += 1
+        return removed
+
+    def remove_image(self, reference: str) -> None:
+        """Untag/remove ``reference`` without pruning its untagged parents (other builds' cache)."""
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.api.remove_image(reference, force=False, noprune=True)
+
+    def images_with_label(self, session: str) -> list[str]:
+        found: list[str] = []
+        for img in self.client.images.list(filters={"label": f"{LABEL_SESSION}={session}"}):
+            found.extend(img.tags)
+        return found
+
+
+def _read_logs(container: Any, cap: int, *, stdout: bool) -> tuple[str, bool]:
+    data = bytearray()
+    truncated = False
+    stream: Iterator[bytes] = container.logs(stdout=stdout, stderr=not stdout, stream=True, follow=False)
+    for chunk in stream:
+        room = cap - len(data)
+        if room <= 0:
+            truncated = True
+            break
+        data += chunk[:room]
+        if len(chunk) > room:
+            truncated = True
+    return data.decode("utf-8", "replace"), truncated
+
+
+def _start_error(exc: docker.errors.APIError) -> str:
+    text = str(exc.explanation or exc)
+    # "OCI runtime create failed: ... exec: "./hello": stat ./hello: no such file or directory: unknown"
+    match = re.search(r"(exec[: ].*?)(?:: unknown)?$", text)
+    return match.group(1) if match else text
+
+
+def _last_step(log: str) -> str | None:
+    steps = re.findall(r"^Step \d+/\d+ : .*$", log, re.M)
+    return steps[-1] if steps else None
+
+
+def _build_failure(dockerfile: str, error: str, log: str) -> str:
+    step = _last_step(log)
+    lines = [f"building {dockerfile} failed: {error}"]
+    if step:
+        lines.append(f"  failing step: {step}")
+    tail_lines = [line for line in log.rstrip().splitlines() if line.strip()][-15:]
+    if tail_lines:
+        lines.append("  build log (last lines):")
+        lines += [f"    | {line}" for line in tail_lines]
+    return "\n".join(lines)

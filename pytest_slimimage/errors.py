@@ -1,0 +1,28 @@
+"""The plugin's exceptions. Pure: imports neither pytest nor docker."""
+
+from __future__ import annotations
+
+
+class SlimImageError(Exception):
+    """Base of every error pytest-slimimage raises for bad input or a broken environment."""
+
+
+class ImageBuildError(SlimImageError):
+    """A build failed. The message names the Dockerfile, the failing step and the tail of the log."""
+
+    def __init__(self, message: str, *, log: str = "", step: str | None = None) -> None:
+        super().__init__(message)
+        self.log = log
+        self.step = step
+
+
+class EngineUnavailable(SlimImageError):
+    """No Docker engine answers (DOCKER_HOST honoured)."""
+
+
+class ImageCheckFailed(AssertionError):
+    """A check over an image failed. ``results`` holds every failed :class:`CheckResult`."""
+
+    def __init__(self, message: str, results: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.results = results

@@ -1,0 +1,187 @@
+"""Facts about a built image, gathered once by the engine adapter and read by the checks.
+
+Pure data: no pytest, no docker. Checks take these and nothing else, so they are tested
+without an engine by building facts by hand.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_slimimage.dockerfile import Dockerfile
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of the image config the checks read (``docker image inspect .Config``)."""
+
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    user: str = ""
+    workdir: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    architecture: str = ""
+    os: str = ""
+
+    @classmethod
+    def from_inspect(cls, attrs: Mapping[str, object]) -> ImageConfig:
+        """Build from the engine's image inspect JSON (``Config`` plus ``Architecture``/``Os``)."""
+        raw = attrs.get("Config")
+        config: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        env: dict[str, str] = {}
+        for item in config.get("Env") or []:
+            key, _, val = str(item).partition("=")
+            env[key] = val
+        cmd = config.get("Cmd")
+        entrypoint = config.get("Entrypoint")
+        return cls(
+            cmd=tuple(str(x) for x in cmd) if cmd else None,
+            entrypoint=tuple(str(x) for x in entrypoint) if entrypoint else None,
+            user=str(config.get("User") or ""),
+            workdir=str(config.get("WorkingDir") or ""),
+            env=env,
+            labels=dict(config.get("Labels") or {}),
+            architecture=str(attrs.get("Architecture") or ""),
+            os=str(attrs.get("Os") or ""),
+        )
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """What the container runs when started as shipped: ENTRYPOINT + CMD."""
+        return (self.entrypoint or ()) + (self.cmd or ())
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One history entry of the image: the instruction that made it and the bytes it added."""
+
+    created_by: str
+    size: int
+    empty: bool
+    from_base: bool = False
+    """True for entries the final stage's base image already had."""
+
+    @property
+    def instruction(self) -> str:
+        """``created_by`` as a Dockerfile line: the legacy builder's ``/bin/sh -c #(nop) `` prefix removed."""
+        text = " ".join(self.created_by.split())
+        if not text:
+            return "(imported layer, no instruction recorded)"
+        if text.startswith("/bin/sh -c #(nop) "):
+            return text[len("/bin/sh -c #(nop) ") :].strip()
+        if text.startswith("|") and " /bin/sh -c " in text:  # build args first: "|1 X=y /bin/sh -c make"
+            text = "/bin/sh -c " + text.split(" /bin/sh -c ", 1)[1]
+        if text.startswith("/bin/sh -c "):
+            return "RUN " + text[len("/bin/sh -c ") :]
+        return text
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One path of the image's final filesystem."""
+
+    path: str
+    """Absolute, normalised: ``/usr/bin/gcc``."""
+    kind: str
+    """``file``, ``dir``, ``symlink``, ``hardlink`` or ``other``."""
+    size: int = 0
+    mode: int = 0o644
+    link: str = ""
+    """Symlink target as stored, or the hard link's target path."""
+    layer: int = -1
+    """Index (in ``ImageFacts.layer_digests``) of the layer that last wrote this path."""
+
+    @property
+    def executable(self) -> bool:
+        return self.kind in ("file", "hardlink") and bool(self.mode & 0o111)
+
+
+@dataclass(frozen=True)
+class FileSystem:
+    """The merged filesystem view of an image (whiteouts applied), plus captured small files."""
+
+    entries: Mapping[str, FileEntry] = field(default_factory=dict)
+    contents: Mapping[str, bytes] = field(default_factory=dict)
+    """Contents of the few files the index was asked to keep (package databases)."""
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.entries
+
+    def get(self, path: str) -> FileEntry | None:
+        return self.entries.get(normalise(path))
+
+    def resolve(self, path: str, *, max_links: int = 40) -> FileEntry | None:
+        """Follow symlinks (absolute and relative, in every component) to the entry they reach."""
+        parts = [p for p in normalise(path).split("/") if p]
+        resolved = "/"
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            candidate = posixpath.join(resolved, part)
+            entry = self.entries.get(candidate)
+            if entry is not None and entry.kind == "symlink":
+                hops += 1
+                if hops > max_links:
+                    return None
+                target = entry.link
+                base = "/" if target.startswith("/") else resolved
+                parts = [p for p in normalise(posixpath.join(base, target)).split("/") if p] + parts
+                resolved = "/"
+                continue
+            resolved = candidate
+        return self.entries.get(resolved) if resolved != "/" else FileEntry("/", "dir")
+
+
+def normalise(path: str) -> str:
+    """``./usr/bin/gcc``, ``usr/bin/gcc/`` and ``/usr//bin/gcc`` -> ``/usr/bin/gcc``."""
+    while path.startswith("./"):
+        path = path[2:]
+    out = posixpath.normpath("/" + path.lstrip("/")) if path not in ("", ".") else "/"
+    return "/" if out == "//" else out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a container run as shipped produced."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    argv: tuple[str, ...] = ()
+    """ENTRYPOINT + CMD (or the args that replaced CMD) as the engine ran them."""
+    start_error: str = ""
+    """The engine's message when the container could not even start (e.g. ``exec ./hello: no such file``)."""
+    truncated: bool = False
+    duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Everything the checks know about one image."""
+
+    name: str
+    """How reports name the image: the fixture or declarative name, else a tag."""
+    id: str
+    size: int
+    config: ImageConfig
+    layers: tuple[Layer, ...] = ()
+    dockerfile: Dockerfile | None = None
+    tags: tuple[str, ...] = ()
+    filesystem: FileSystem | None = None
+    base_size: int | None = None
+    """Bytes that come from the final stage's base image, when it is known locally."""
+
+    @property
+    def largest_layers(self) -> tuple[Layer, ...]:
+        return tuple(sorted((la for la in self.layers if la.size > 0), key=lambda la: -la.size))

@@ -1,0 +1,262 @@
+"""Built images: :class:`BuiltImage` (facts plus ``run``) and :class:`ImageBuilder`, the
+per-session build cache keyed by Dockerfile, context, target and build args."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from docker.utils.build import exclude_paths
+
+from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
+from pytest_slimimage.engine import LABEL_SESSION, Engine, RunLimits
+from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunResult
+
+
+class BuiltImage:
+    """An image the session built, with its facts and a way to run it as shipped.
+
+    ``size`` is the engine's ``Size`` in bytes (what ``docker images`` shows); ``layers`` are
+    the history entries bottom to top, each with its size and instruction; ``dockerfile`` is
+    the parsed Dockerfile (``.stages``, ``.final_stage``, ``.final_base``).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        attrs: Mapping[str, Any],
+        history: list[Layer],
+        dockerfile: Dockerfile,
+        engine: Engine,
+        session: str,
+        base_size: int | None,
+        build_log: str = "",
+        run_limits: RunLimits | None = None,
+        default_timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.id: str = str(attrs["Id"])
+        self.tags: tuple[str, ...] = tuple(attrs.get("RepoTags") or ())
+        self.size: int = int(attrs["Size"])
+        self.config = ImageConfig.from_inspect(attrs)
+        self.layers: tuple[Layer, ...] = tuple(history)
+        self.dockerfile = dockerfile
+        self.base_size = base_size
+        self.build_log = build_log
+        self.default_timeout = default_timeout
+        self._engine = engine
+        self._session = session
+        self._limits = run_limits or RunLimits()
+        self._filesystem: FileSystem | None = None
+        self._lock = threading.Lock()
+        self.runs = 0
+
+    def __repr__(self) -> str:
+        return f"<BuiltImage {self.name} {self.id[:19]} {self.size} bytes>"
+
+    @property
+    def tag(self) -> str:
+        return self.tags[0] if self.tags else self.id
+
+    @property
+    def filesystem(self) -> FileSystem:
+        """The merged filesystem (paths, modes, package databases), indexed once through the engine."""
+        with self._lock:
+            if self._filesystem is None:
+                self._filesystem = self._engine.filesystem(self.id)
+            return self._filesystem
+
+    def facts(self, *, filesystem: bool = False) -> ImageFacts:
+        """The facts the checks read; ``filesystem=True`` includes the (lazily indexed) filesystem."""
+        return ImageFacts(
+            name=self.name,
+            id=self.id,
+            size=self.size,
+            config=self.config,
+            layers=self.layers,
+            dockerfile=self.dockerfile,
+            tags=self.tags,
+            filesystem=self.filesystem if filesystem else self._filesystem,
+            base_size=self.base_size,
+        )
+
+    def run(self, args: list[str] | tuple[str, ...] | None = None, timeout: float | None = None) -> RunResult:
+        """Run the image as shipped (its ENTRYPOINT and CMD; ``args`` replaces CMD only) in the
+        sandbox, wait for it to exit (killed after ``timeout`` seconds), and remove it."""
+        argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
+        self.runs += 1
+        name = f"slimimage-{self._session}-{_slug(self.name)}-{uuid.uuid4().hex[:8]}"
+        return self._engine.run(
+            self.id,
+            args=args,
+            timeout=self.default_timeout if timeout is None else timeout,
+            name=name,
+            labels={LABEL_SESSION: self._session},
+            limits=self._limits,
+            argv=argv,
+        )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.") or "image"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    target: str | None
+    build_args: tuple[tuple[str, str], ...]
+    display: str
+    """The Dockerfile's path as messages show it: relative to the rootdir when inside it."""
+
+    @classmethod
+    def resolve(
+        cls,
+        rootdir: Path,
+        context: str | os.PathLike[str],
+        dockerfile: str | os.PathLike[str] = "Dockerfile",
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+    ) -> BuildRequest:
+        """Relative paths resolve against ``rootdir``; ``dockerfile`` against the context unless absolute."""
+        ctx = Path(context)
+        ctx = (ctx if ctx.is_absolute() else rootdir / ctx).resolve()
+        if not ctx.is_dir():
+            what = "is not a directory" if ctx.exists() else "does not exist"
+            raise SlimImageError(f"build context {ctx} {what} (given as {os.fspath(context)!r})")
+        df = Path(dockerfile)
+        df = (df if df.is_absolute() else ctx / df).resolve()
+        if not df.is_file():
+            raise SlimImageError(f"Dockerfile not found: {df} (context {ctx})")
+        args = tuple(sorted((str(k), str(v)) for k, v in (build_args or {}).items()))
+        try:
+            display = str(df.relative_to(rootdir.resolve()))
+        except ValueError:
+            display = str(df)
+        return cls(ctx, df, target, args, display)
+
+    def key(self) -> str:
+        """Content hash: Dockerfile, every file the build would send (.dockerignore applied), target, args."""
+        digest = hashlib.sha256()
+        digest.update(self.dockerfile.read_bytes())
+        digest.update(f"\0{self.target}\0{self.build_args!r}\0".encode())
+        ignore = self.context / ".dockerignore"
+        patterns: list[str] = []
+        if ignore.is_file():
+            patterns = [
+                line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
+            ]
+        for rel in sorted(exclude_paths(str(self.context), patterns)):
+            path = self.context / rel
+            digest.update(rel.encode() + b"\0")
+            if path.is_symlink():
+                digest.update(os.readlink(path).encode())
+            elif path.is_file():
+                digest.update(f"{path.stat().st_mode & 0o777}".encode())
+                with path.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(block)
+        return digest.hexdigest()
+
+    def dockerfile_arg(self) -> str:
+        """The dockerfile argument for the engine: relative to the context when inside it."""
+        try:
+            return str(self.dockerfile.relative_to(self.context))
+        except ValueError:
+            return str(self.dockerfile)
+
+
+class ImageBuilder:
+    """Builds images for one session, once per unique request, and remembers failures too."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        session: str,
+        run_limits: RunLimits | None = None,
+        default_timeout: float = 30.0,
+        build_timeout: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.session = session
+        self.run_limits = run_limits or RunLimits()
+        self.default_timeout = default_timeout
+        self.build_timeout = build_timeout
+        self._cache: dict[str, BuiltImage | SlimImageError] = {}
+        self._lock = threading.Lock()
+        self.tags: list[str] = []
+        self.builds = 0
+
+    def build(self, request: BuildRequest, *, name: str | None = None) -> BuiltImage:
+        dockerfile = parse_dockerfile(
+            request.dockerfile, build_args=dict(request.build_args), target=request.target, label=request.display
+        )
+        key = request.key()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is None:
+                try:
+                    cached = self._build(request, dockerfile, key, name or request.context.name)
+                except SlimImageError as exc:
+                    cached = exc
+                self._cache[key] = cached
+        if isinstance(cached, SlimImageError):
+            raise cached
+        return cached
+
+    def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
+        tag = f"pytest-slimimage/{_slug(name)}:{self.session}-{key[:12]}"
+        self.tags.append(tag)
+        self.builds += 1
+        image_id, log = self.engine.build(
+            context=str(request.context),
+            dockerfile=request.dockerfile_arg(),
+            tag=tag,
+            labels={LABEL_SESSION: self.session},
+            target=request.target,
+            build_args=dict(request.build_args),
+            timeout=self.build_timeout,
+        )
+        attrs = self.engine.inspect(image_id)
+        history = self.engine.history(image_id)
+        base_attrs = self.engine.local_image(dockerfile.final_base)
+        base_size: int | None = 0 if dockerfile.final_base == "scratch" else None
+        if base_attrs is not None:
+            base_size = int(base_attrs.get("Size") or 0)
+            base_count = len(self.engine.history(str(base_attrs["Id"])))
+            history = [
+                Layer(la.created_by, la.size, la.empty, from_base=i < base_count) for i, la in enumerate(history)
+            ]
+        return BuiltImage(
+            name=name,
+            attrs=attrs,
+            history=history,
+            dockerfile=dockerfile,
+            engine=self.engine,
+            session=self.session,
+            base_size=base_size,
+            build_log=log,
+            run_limits=self.run_limits,
+            default_timeout=self.default_timeout,
+        )
+
+    def cleanup(self, *, keep: bool) -> tuple[int, int]:
+        """Remove this session's containers, and its image tags unless ``keep``; (containers, images)."""
+        containers = self.engine.remove_containers(self.session)
+        images = 0
+        if not keep:
+            for tag in self.engine.images_with_label(self.session):
+                self.engine.remove_image(tag)
+                images += 1
+        return containers, images

@@ -1,0 +1,114 @@
+"""Find compilers and toolchains in an image's filesystem, by file name and by package records.
+
+Pure: reads a :class:`FileSystem` (paths, modes and the captured package databases).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pytest_slimimage.facts import FileSystem
+
+# A GNU target triplet prefix: x86_64-linux-gnu-, aarch64-linux-musl-, x86_64-pc-linux-gnu-, arm-linux-gnueabihf-
+_TRIPLET = r"(?:[a-z0-9_]+-(?:[a-z0-9_]+-)?[a-z0-9_]+-[a-z0-9_]+-)?"
+_VERSION = r"(?:-?\d+(?:\.\d+)*)?"
+_DRIVERS = "|".join(
+    re.escape(name)
+    for name in (
+        "gcc", "g++", "c++", "cc", "cpp", "clang", "clang++", "clang-cl", "tcc", "gfortran", "gccgo",
+        "rustc", "cargo", "javac", "go", "zig", "ld", "ld.bfd", "ld.gold", "ld.lld", "lld", "as",
+    )
+)  # fmt: skip
+_COMPILER_PROPER = r"cc1|cc1plus|cc1obj|f951|collect2|lto1"
+COMPILER_FILE = re.compile(rf"^{_TRIPLET}(?:{_DRIVERS}){_VERSION}$|^(?:{_COMPILER_PROPER})$")
+"""Basenames of compiler drivers, compilers proper, assemblers and linkers, versioned and
+triplet-prefixed ones included (``x86_64-linux-gnu-gcc-12``, ``clang-16``, ``cc1plus``)."""
+
+_PKG = re.compile(
+    r"^(?:"
+    r"(?:gcc|g\+\+|cpp|gfortran|gccgo|clang|tcc|lld|llvm)(?:-\d+(?:\.\d+)*)?(?:-[a-z0-9_]+-linux-[a-z0-9_]+)?"
+    r"|binutils(?:-[a-z0-9_]+-linux-[a-z0-9_]+)?"
+    r"|build-essential|build-base"
+    r"|golang(?:-\d+(?:\.\d+)*)?(?:-go)?|go"
+    r"|rustc|cargo|rust"
+    r"|openjdk-?\d+-jdk(?:-headless)?|default-jdk(?:-headless)?|openjdk\d+-jdk"
+    r"|zig"
+    r")$"
+)
+"""Package names that install a compiler or toolchain (Debian and Alpine spellings).
+Runtime-only packages (``libgcc-s1``, ``gcc-12-base``, ``libstdc++6``) do not match."""
+
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_STATUS_DIR = "/var/lib/dpkg/status.d/"
+APK_INSTALLED = "/lib/apk/db/installed"
+
+
+def is_package_database(path: str, size: int = 0) -> bool:
+    """The files whose contents the layer index keeps for :func:`find_toolchains`."""
+    return path in (DPKG_STATUS, APK_INSTALLED) or path.startswith(DPKG_STATUS_DIR)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of evidence of a toolchain: a file, or a package record."""
+
+    name: str
+    """The tool or package: ``gcc``, ``x86_64-linux-gnu-gcc-12``, ``package gcc-12``."""
+    where: str
+    """The path of the file, or the database holding the record."""
+    kind: str
+    """``file`` or ``package``."""
+
+    def __str__(self) -> str:
+        if self.kind == "package":
+            return f"package {self.name} (installed, per {self.where})"
+        return self.where
+
+
+def _allowed(name: str, where: str, allow: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(where, pat) for pat in allow)
+
+
+def find_toolchains(fs: FileSystem, allow: Iterable[str] = ()) -> tuple[Finding, ...]:
+    """Every compiler or toolchain file and package record in ``fs``, sorted.
+
+    ``allow`` holds glob patterns matched against a tool's name, a package's name, or a path
+    (``"as"``, ``"/usr/bin/ld*"``, ``"binutils"``)."""
+    allow = tuple(allow)
+    found: list[Finding] = []
+    for entry in fs:
+        if entry.kind not in ("file", "hardlink", "symlink"):
+            continue
+        target = fs.resolve(entry.path) if entry.kind == "symlink" else entry
+        if target is None or not target.executable:  # a link to a directory, a dangling link, a data file
+            continue
+        base = entry.path.rsplit("/", 1)[-1]
+        if COMPILER_FILE.match(base) and not _allowed(base, entry.path, allow):
+            found.append(Finding(base, entry.path, "file"))
+    for path, data in fs.contents.items():
+        for package in _installed_packages(path, data):
+            if _PKG.match(package) and not _allowed(package, path, allow):
+                found.append(Finding(package, path, "package"))
+    return tuple(sorted(set(found), key=lambda f: (f.kind, f.where, f.name)))
+
+
+def _installed_packages(path: str, data: bytes) -> list[str]:
+    text = data.decode("utf-8", "replace")
+    if path == APK_INSTALLED:
+        return [line[2:].strip() for line in text.splitlines() if line.startswith("P:")]
+    if path == DPKG_STATUS or path.startswith(DPKG_STATUS_DIR):
+        out = []
+        for stanza in text.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in stanza.splitlines():
+                if line[:1] not in (" ", "\t") and ":" in line:
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.strip()
+            status = fields.get("status", "install ok installed")
+            if "package" in fields and status.endswith(" installed"):
+                out.append(fields["package"])
+        return out
+    return []
