@@ -60,17 +60,18 @@ def assert_runs(
     args: Sequence[str] | None = None,
     exit_code: int | None = 0,
     stderr: str | re.Pattern[str] | None = None,
-    timeout: float = 30,
+    timeout: float | None = None,
 ) -> RunResult:
     """Run the image as shipped and fail unless it exits with ``exit_code`` and prints ``stdout``.
 
     A str must equal the output (trailing newlines ignored); a compiled regex is searched.
+    ``timeout`` defaults to the session's (``--slimimage-run-timeout``, 30 s unless set).
     Returns the :class:`RunResult`.
     """
     __tracebackhide__ = True
     expectation = RunExpectation(
         stdout=stdout, stderr=stderr, exit_code=exit_code, args=tuple(args) if args is not None else None,
-        timeout=timeout,
+        timeout=image.default_timeout if timeout is None else timeout,
     )  # fmt: skip
     result = image.run(expectation.args, timeout=expectation.timeout)
     _raise_if_failed(check_runs(image.facts(), expectation, result))

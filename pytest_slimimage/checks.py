@@ -113,12 +113,12 @@ def attribute_layers(facts: ImageFacts) -> list[tuple[Layer, str]]:
     if facts.dockerfile is not None:
         for stage in reversed(facts.dockerfile.chain()):
             instructions.extend(stage.instructions)
-    base = facts.dockerfile.final_base if facts.dockerfile else "base image"
+    base = f"base {facts.dockerfile.final_base}" if facts.dockerfile else "base image"
     out: list[tuple[Layer, str]] = []
     position = 0
     for layer in facts.layers:
         if layer.from_base:
-            out.append((layer, f"base {base}"))
+            out.append((layer, base))
             continue
         keyword = layer.instruction.split(" ", 1)[0].upper()
         where = "build"
@@ -227,8 +227,8 @@ def check_exec_form(facts: ImageFacts) -> CheckResult:
         "exec_form",
         facts.name,
         False,
-        f"{facts.name}: exec_form: {' and '.join(sorted(flagged) or ['the command'])} is shell form, so Docker"
-        " runs it through /bin/sh -c",
+        f"{facts.name}: exec_form: {' and '.join(sorted(flagged) or ['the command'])}"
+        f" {'are' if len(flagged) > 1 else 'is'} shell form, so Docker runs it through /bin/sh -c",
         tuple(problems),
         hint,
         details,
@@ -257,7 +257,7 @@ def check_no_compilers(facts: ImageFacts, allow: Sequence[str] = ()) -> CheckRes
         return _ok("no_compilers", facts, f"no compiler or toolchain among {len(facts.filesystem)} paths", **details)
     files = [f for f in findings if f.kind == "file"]
     packages = [f for f in findings if f.kind == "package"]
-    names = sorted({f.name for f in findings})[:6]
+    names = sorted({f.name for f in findings})
     evidence = [str(f) for f in findings]
     where = _toolchain_source(facts, files)
     if where:
@@ -267,7 +267,7 @@ def check_no_compilers(facts: ImageFacts, allow: Sequence[str] = ()) -> CheckRes
         facts.name,
         False,
         f"{facts.name}: no_compilers: found {len(files)} toolchain file(s) and {len(packages)} package(s)"
-        f" ({', '.join(names)}{', ...' if len(findings) > 6 else ''})",
+        f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})",
         tuple(evidence),
         "compile in a builder stage and COPY --from=<builder> only the built artifact into a final stage"
         " without the toolchain (or allow=[...] the tools you ship on purpose)",
@@ -315,8 +315,15 @@ class RunExpectation:
             value = dict(value)
             for stream in ("stdout", "stderr"):
                 pattern = value.pop(f"{stream}_regex", None)
-                if pattern is not None:
-                    value[stream] = re.compile(str(pattern))
+                if isinstance(pattern, re.Pattern):
+                    value[stream] = pattern
+                elif isinstance(pattern, str):
+                    try:
+                        value[stream] = re.compile(pattern)
+                    except re.error as exc:
+                        raise ValueError(f"{stream}_regex is not a valid regex ({exc}): {pattern!r}") from None
+                elif pattern is not None:
+                    raise ValueError(f"{stream}_regex expects a pattern as a str, got {pattern!r}")
             for stream in ("stdout", "stderr"):
                 if value.get(stream) is not None and not isinstance(value[stream], (str, re.Pattern)):
                     raise ValueError(f"{stream} expects a str or a compiled regex, got {value[stream]!r}")
@@ -329,6 +336,8 @@ class RunExpectation:
             args = value.get("args")
             if isinstance(args, str):
                 args = tuple(shlex.split(args))
+            elif args is not None and not isinstance(args, (list, tuple)):
+                raise ValueError(f"args expects a list of strings or a command line as a str, got {args!r}")
             return cls(
                 stdout=value.get("stdout"),
                 stderr=value.get("stderr"),

@@ -1,9 +1,11 @@
 """The Dockerfile as pytest-slimimage sees it: stages, the final stage, its external base.
 
-Parsing (line continuations, comments, ARG substitution in FROM) is dockerfile-parse's;
-this module adds what it lacks: stages as objects, ``FROM <stage>`` chains followed to the
-external base, ``--target``, exec-form detection that is stricter than dockerfile-parse
-(which accepts ``CMD ['./hello']``, Docker does not), and errors that say what and where.
+Parsing (line continuations, comments) is dockerfile-parse's; this module adds what it
+lacks: stages as objects, ARG substitution in FROM as Docker does it (``${X:-default}``,
+errors for ARGs without a value), heredoc bodies kept inside their instruction, ``FROM
+<stage>`` chains followed to the external base, ``--target``, exec-form detection that is
+stricter than dockerfile-parse (which accepts ``CMD ['./hello']``, Docker does not), and
+errors that say what and where.
 Pure: no pytest, no docker.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
+from dockerfile_parse.util import WordSplitter
 
 from pytest_slimimage.errors import SlimImageError
 
@@ -210,7 +213,7 @@ def _instruction(item: Mapping[str, object]) -> Instruction:
         value=str(item["value"]),
         line=int(str(item["startline"])) + 1,
         end_line=int(str(item["endline"])) + 1,
-        text=" ".join(str(item["content"]).split()),
+        text=" ".join(re.sub(r"\\\r?\n", " ", str(item["content"])).split()),  # continuations joined
     )
 
 
@@ -223,6 +226,55 @@ def _from_parts(value: str) -> tuple[str | None, str | None]:
     if len(words) >= 3 and words[1].lower() == "as":
         name = words[2].lower()
     return words[0], name
+
+
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+_AUTOMATIC_ARGS = frozenset(
+    f"{when}{what}" for when in ("BUILD", "TARGET") for what in ("PLATFORM", "OS", "ARCH", "VARIANT")
+)
+
+
+def _substitute(word: str, args: Mapping[str, str | None]) -> tuple[str, list[str]]:
+    """Expand ``$X``, ``${X}``, ``${X:-default}``, ``${X-default}``, ``${X:+alt}``, ``${X+alt}`` as
+    Docker does in FROM; returns the result and the names referenced without a value."""
+    unset: list[str] = []
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group("braced") or match.group("plain")
+        if name not in args and name in _AUTOMATIC_ARGS:  # BuildKit sets these per platform: unknown here
+            return match.group(0)
+        value = args.get(name)
+        op = match.group("op")
+        if op is None:
+            if value is None:
+                unset.append(name)
+            return value or ""
+        is_set = value is not None and (value != "" or not op.startswith(":"))
+        if op.endswith("-"):
+            return (value or "") if is_set else match.group("word")
+        return match.group("word") if is_set else ""
+
+    return _VARIABLE.sub(expand, word), unset
+
+
+def _global_args(value: str, args: dict[str, str | None], build_args: Mapping[str, str]) -> None:
+    """Record the names an ARG before the first FROM declares (``ARG A=1 B``), build args overriding."""
+    for word in WordSplitter(value).split(dequote=False):
+        key, eq, default = word.partition("=")
+        if key in build_args:
+            args[key] = build_args[key]
+        elif eq:
+            args[key] = _substitute(WordSplitter(default).dequote(), args)[0]
+        else:
+            args[key] = None
+
+
+# A heredoc opener is a whole word (``<<EOF``, ``<<-"EOT"``, ``3<<X``), as BuildKit reads it; not ``<<<`` or ``1<<2``.
+_HEREDOC = re.compile(r"(?<!\S)\d*<<-?(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?!\S)")
 
 
 def parse_dockerfile(
@@ -253,23 +305,43 @@ def parse_dockerfile(
             raise DockerfileError(f"cannot read Dockerfile {path}: {exc}") from None
     parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8")), build_args=args, env_replace=True)
     structure = parser.structure
-    substituted_bases = list(parser.parent_images)
 
     stages: list[Stage] = []
     current: tuple[Instruction, str, str | None, list[Instruction]] | None = None
-    from_count = 0
+    global_args: dict[str, str | None] = {k: v for k, v in args.items() if k in _AUTOMATIC_ARGS}
+    heredocs: list[str] = []  # terminators still to come (RUN <<EOF: dockerfile-parse splits the body into lines)
     for item in structure:
+        if heredocs:
+            for row in str(item["content"]).splitlines():
+                if heredocs and row.strip() == heredocs[0]:
+                    heredocs.pop(0)
+            if current is not None and current[3]:
+                last = current[3][-1]
+                current[3][-1] = Instruction(
+                    last.keyword, last.value, last.line, int(str(item["endline"])) + 1, last.text
+                )
+            continue
         ins = _instruction(item)
         if ins.keyword == "COMMENT":  # dockerfile-parse reports comment lines as instructions
             continue
         if ins.keyword not in KNOWN_INSTRUCTIONS:
             raise DockerfileError(f"{path}:{ins.line}: unknown instruction {ins.keyword!r}: {ins.text}")
+        if ins.keyword in ("RUN", "COPY", "ADD"):
+            heredocs = [m.group(2) for m in _HEREDOC.finditer(ins.value)]
         if ins.keyword == "FROM":
             image, name = _from_parts(ins.value)
             if image is None:
                 raise DockerfileError(f"{path}:{ins.line}: FROM names no image: {ins.text}")
-            base = substituted_bases[from_count] if from_count < len(substituted_bases) else image
-            from_count += 1
+            base, unset = _substitute(image, global_args)
+            if unset:
+                raise DockerfileError(
+                    f"{path}:{ins.line}: FROM {image!r} uses an ARG with no default and no build arg:"
+                    f" {', '.join(unset)}"
+                    + (" (a build arg reaches FROM only when an ARG before the first FROM declares it)"
+                       if any(name in args for name in unset) else "")
+                )  # fmt: skip
+            if not base:
+                raise DockerfileError(f"{path}:{ins.line}: FROM {image!r} names no image once ARGs are substituted")
             if current is not None:
                 stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
             current = (ins, base, name, [])
@@ -278,16 +350,12 @@ def parse_dockerfile(
                 raise DockerfileError(
                     f"{path}:{ins.line}: {ins.keyword} before the first FROM (only ARG may come before FROM)"
                 )
+            _global_args(ins.value, global_args, args)
         else:
             current[3].append(ins)
     if current is None:
         raise DockerfileError(f"{path}: no FROM instruction (is this a Dockerfile?)")
     stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
-    for st in stages:
-        if "$" in st.base:
-            raise DockerfileError(
-                f"{path}:{st.from_instruction.line}: FROM {st.base!r} uses an ARG with no default and no build arg"
-            )
     dockerfile = Dockerfile(path=path, stages=tuple(stages), target=target, build_args=args)
     if target is not None:
         dockerfile.stage(target)  # raises naming the stages when it does not exist
@@ -330,7 +398,7 @@ def parse_ref(reference: str) -> ImageRef:
     for prefix in _DEFAULT_REGISTRY_PREFIXES:
         if text.startswith(prefix):
             text = text[len(prefix) :]
-    for prefix in ("docker.io/", "index.docker.io/"):
+    for prefix in ("docker.io/", "index.docker.io/", "library/"):  # library/x is Docker Hub's x
         if text.startswith(prefix):
             text = text[len(prefix) :]
     tag = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,10 @@ LABEL_SESSION = f"{LABEL_PREFIX}.session"
 """Every image and container the plugin creates carries this label, valued with its session token."""
 LABEL_BASE = f"{LABEL_PREFIX}.base"
 """Base images made by scripts/base-images.sh carry this one."""
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_NO_COMMAND = re.compile(r"no command specified", re.I)
+"""The engine's answer to creating a container from an image with neither CMD nor ENTRYPOINT."""
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,9 @@ class Engine:
             )
             for chunk in stream:
                 if "stream" in chunk:
-                    log.append(str(chunk["stream"]))
-                    match = re.match(r"Successfully built ([0-9a-f]+)", str(chunk["stream"]))
+                    line = _ANSI_ESCAPE.sub("", str(chunk["stream"]))  # the builder colours RUN's stderr
+                    log.append(line)
+                    match = re.match(r"Successfully built ([0-9a-f]+)", line)
                     if match:
                         image_id = match.group(1)
                 if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
@@ -187,33 +193,51 @@ class Engine:
         limits: RunLimits,
         argv: Sequence[str],
     ) -> RunResult:
-        """Run ``image`` as shipped (``args`` replaces CMD only), wait, collect output, remove it."""
+        """Run ``image`` as shipped (``args`` replaces CMD only), wait, collect output, remove it.
+
+        The output is read from an attach stream opened before the container starts (the
+        engine's log endpoint serves one frame per line, seconds for a chatty program); the
+        engine's log is the fallback when that stream breaks.
+        """
         started = time.monotonic()
         container = None
+        output: _OutputPump | None = None
+
+        def not_started(exc: docker.errors.APIError) -> RunResult:
+            return RunResult(
+                exit_code=-1,
+                stdout="",
+                stderr="",
+                argv=tuple(argv),
+                start_error=_start_error(exc),
+                duration=time.monotonic() - started,
+            )
+
         try:
-            container = self._testcontainers().create(
-                image,
-                command=list(args) if args is not None else None,
-                labels=dict(labels),
-                name=name,
-                network=None,  # no testcontainers network guessing: the sandbox decides
-                network_mode="bridge" if limits.network else "none",
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                mem_limit=limits.memory,
-                pids_limit=limits.pids,
+            try:
+                container = self._testcontainers().create(
+                    image,
+                    command=list(args) if args is not None else None,
+                    labels=dict(labels),
+                    name=name,
+                    network=None,  # no testcontainers network guessing: the sandbox decides
+                    network_mode="bridge" if limits.network else "none",
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    mem_limit=limits.memory,
+                    pids_limit=limits.pids,
+                )
+            except docker.errors.APIError as exc:
+                if _NO_COMMAND.search(str(exc.explanation or exc)):  # the image has neither CMD nor ENTRYPOINT
+                    return not_started(exc)
+                raise
+            output = _OutputPump(
+                container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True), limits.output_cap
             )
             try:
                 container.start()
             except docker.errors.APIError as exc:
-                return RunResult(
-                    exit_code=-1,
-                    stdout="",
-                    stderr="",
-                    argv=tuple(argv),
-                    start_error=_start_error(exc),
-                    duration=time.monotonic() - started,
-                )
+                return not_started(exc)
             timed_out = False
             try:
                 status = container.wait(timeout=timeout)
@@ -223,20 +247,26 @@ class Engine:
                 with contextlib.suppress(docker.errors.APIError):
                     container.kill()
                 exit_code = int(container.wait(timeout=30).get("StatusCode", -1))
-            stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
-            stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
+            if output.finish(timeout=10.0):
+                stdout, stderr, truncated = output.result()
+            else:
+                stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
+                stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
+                truncated = cut_out or cut_err
             return RunResult(
                 exit_code=exit_code,
                 stdout=stdout,
                 stderr=stderr,
                 timed_out=timed_out,
                 argv=tuple(argv),
-                truncated=cut_out or cut_err,
+                truncated=truncated,
                 duration=time.monotonic() - started,
             )
         except docker.errors.DockerException as exc:
             raise SlimImageError(f"the engine could not run {image}: {exc}") from None
         finally:
+            if output is not None:
+                output.close()
             if container is not None:
                 with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                     container.remove(force=True, v=True)
@@ -261,6 +291,50 @@ class Engine:
         for img in self.client.images.list(filters={"label": f"{LABEL_SESSION}={session}"}):
             found.extend(img.tags)
         return found
+
+
+class _OutputPump:
+    """Drains a container's demultiplexed attach stream in a thread, keeping the first ``cap``
+    bytes of stdout and of stderr; the rest is read and dropped, so the program never blocks."""
+
+    def __init__(self, stream: Any, cap: int) -> None:
+        self._stream = stream
+        self._cap = cap
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self._truncated = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._pump, name="slimimage-output", daemon=True)
+        self._thread.start()
+
+    def _keep(self, buffer: bytearray, chunk: bytes | None) -> None:
+        if not chunk:
+            return
+        room = self._cap - len(buffer)
+        if len(chunk) > room:
+            self._truncated = True
+        if room > 0:
+            buffer += chunk[:room]
+
+    def _pump(self) -> None:
+        try:
+            for out, err in self._stream:
+                self._keep(self._stdout, out)
+                self._keep(self._stderr, err)
+        except Exception as exc:  # a broken stream (e.g. a read timeout): the caller reads the log instead
+            self._error = exc
+
+    def finish(self, timeout: float) -> bool:
+        """Wait for the stream's end (the container has exited); False when it broke or hangs."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive() and self._error is None
+
+    def result(self) -> tuple[str, str, bool]:
+        return self._stdout.decode("utf-8", "replace"), self._stderr.decode("utf-8", "replace"), self._truncated
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
 
 
 def _read_logs(container: Any, cap: int, *, stdout: bool) -> tuple[str, bool]:

@@ -92,6 +92,8 @@ class BuiltImage:
     def run(self, args: list[str] | tuple[str, ...] | None = None, timeout: float | None = None) -> RunResult:
         """Run the image as shipped (its ENTRYPOINT and CMD; ``args`` replaces CMD only) in the
         sandbox, wait for it to exit (killed after ``timeout`` seconds), and remove it."""
+        if args is not None and not args:
+            args = None  # the engine reads an empty command as "the image's CMD"; say what it runs
         argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
         self.runs += 1
         name = f"slimimage-{self._session}-{_slug(self.name)}-{uuid.uuid4().hex[:8]}"
@@ -106,8 +108,20 @@ class BuiltImage:
         )
 
 
+_SEPARATOR = re.compile(r"[._]|__|-+")
+"""The separators Docker allows between alphanumerics in a repository path component."""
+
+
 def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.") or "image"
+    """``text`` as a repository path component (also fine in a container name): lowercase
+    alphanumerics joined by ``.``, ``_``, ``__`` or dashes, starting and ending alphanumeric;
+    any other run of characters becomes one dash (``_hello`` -> ``hello``, ``a___b`` -> ``a-b``)."""
+
+    def separator(match: re.Match[str]) -> str:
+        return match.group() if _SEPARATOR.fullmatch(match.group()) else "-"
+
+    slug = re.sub(r"[^a-z0-9]+", separator, text.lower()[:100])
+    return slug.strip("._-") or "image"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_slimimage.assertions import evaluate, failure_text
 from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.engine import Engine
+from pytest_slimimage.engine import LABEL_SESSION, Engine
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, ImageCheckFailed, SlimImageError
 from pytest_slimimage.image import BuildRequest, BuiltImage, ImageBuilder
 from pytest_slimimage.settings import Settings, positive_seconds
@@ -34,6 +34,60 @@ class MarkerCheckFailed(ImageCheckFailed):
 
 
 @dataclass
+class Summary:
+    """What the session did with the engine, for the terminal summary. JSON-safe (:meth:`to_json`),
+    so xdist workers send theirs to the controller through ``config.workeroutput``, which merges them."""
+
+    builds: int = 0
+    checks: int = 0
+    failed: int = 0
+    removed_images: int = 0
+    removed_containers: int = 0
+    kept: list[str] = field(default_factory=list)
+    """The exact tags left behind by ``--slimimage-keep-images``."""
+    errors: list[str] = field(default_factory=list)
+    """Cleanup failures."""
+    used: bool = False
+    """An engine was connected: there is something to report."""
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        self.used = self.used or bool(data.get("used"))
+        for name in ("builds", "checks", "failed", "removed_images", "removed_containers"):
+            setattr(self, name, getattr(self, name) + int(data.get(name) or 0))
+        self.kept += [str(tag) for tag in data.get("kept") or ()]
+        self.errors += [str(error) for error in data.get("errors") or ()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "builds": self.builds,
+            "checks": self.checks,
+            "failed": self.failed,
+            "removed_images": self.removed_images,
+            "removed_containers": self.removed_containers,
+            "kept": list(self.kept),
+            "errors": list(self.errors),
+            "used": self.used,
+        }
+
+    def lines(self, *, keep_images: bool) -> list[str]:
+        if not self.used:
+            return []
+        line = f"slimimage: {self.builds} image build(s), {self.checks} marker check(s) ({self.failed} failed)"
+        if keep_images:
+            line += (
+                f"; kept {len(self.kept)} image tag(s) (--slimimage-keep-images),"
+                f" removed {self.removed_containers} leftover container(s)"
+            )
+        else:
+            line += f"; removed {self.removed_images} image tag(s) and {self.removed_containers} leftover container(s)"
+        return [
+            line,
+            *(f"slimimage: kept {tag}" for tag in sorted(self.kept)),
+            *(f"slimimage: cleanup failed: {error}" for error in self.errors),
+        ]
+
+
+@dataclass
 class SlimImageSession:
     """Per-session state: settings, the engine connection (made on first need), the builder."""
 
@@ -43,8 +97,8 @@ class SlimImageSession:
     results: list[CheckResult] = field(default_factory=list)
     _engine: Engine | EngineUnavailable | None = None
     _builder: ImageBuilder | None = None
-    removed: tuple[int, int] | None = None
-    """(containers, image tags) removed at session end."""
+    summary: Summary = field(default_factory=Summary)
+    """This process's figures once the session ends, plus (on an xdist controller) its workers'."""
 
     def builder(self) -> ImageBuilder:
         """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
@@ -65,17 +119,30 @@ class SlimImageSession:
             )
         return self._builder
 
-    def cleanup(self) -> tuple[int, int] | None:
+    def finish(self) -> Summary:
+        """Remove what the session made (unless kept), close the engine; this process's figures."""
+        own = Summary()
         if self._builder is None:
-            return None
+            return own
+        builder = self._builder
+        own.used = True
+        own.builds = builder.builds
+        own.checks = len(self.results)
+        own.failed = sum(1 for r in self.results if not r.passed)
         try:
-            return self._builder.cleanup(keep=self.settings.keep_images)
+            if self.settings.keep_images:
+                own.kept = list(builder.engine.images_with_label(self.token))
+            own.removed_containers, own.removed_images = builder.cleanup(keep=self.settings.keep_images)
+        except Exception as exc:  # a dead engine must not turn the session's end into an INTERNALERROR
+            own.errors.append(f"{type(exc).__name__}: {exc} (images are labelled {LABEL_SESSION}={self.token})")
         finally:
-            self._builder.engine.close()
+            builder.engine.close()
+        return own
 
 
 SESSION_KEY = pytest.StashKey[SlimImageSession]()
 SPEC_KEY = pytest.StashKey["tuple[Spec, str | None] | SlimImageError"]()
+IMAGE_KEY = pytest.StashKey[BuiltImage]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -235,11 +302,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             fixturenames.append(image)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A bad marker is an error before any fixture is set up (no build for nothing); once the
+    fixtures are set up, the image the marker checks is chosen, so an ambiguous or missing image
+    is a setup error too, not a failure after the test body ran.
+
+    The innermost wrapper: the others (logging, capture) are entered before this raises, and
+    every wrapper runs before the non-wrapper implementation that sets the fixtures up."""
     found = item.stash.get(SPEC_KEY, None)
     if isinstance(found, SlimImageError):
         raise found
+    result = yield
+    if isinstance(found, tuple) and not item.config.getoption("setupplan", False):
+        item.stash[IMAGE_KEY] = _marker_image(item, found[1])
+    return result
 
 
 def _marker_image(item: pytest.Item, name: str | None) -> BuiltImage:
@@ -267,9 +344,9 @@ def _marker_image(item: pytest.Item, name: str | None) -> BuiltImage:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     outcome = yield
     found = item.stash.get(SPEC_KEY, None)
-    if isinstance(found, tuple):
-        spec, name = found
-        image = _marker_image(item, name)
+    image = item.stash.get(IMAGE_KEY, None)
+    if isinstance(found, tuple) and image is not None:
+        spec, _ = found
         results = evaluate(image, spec)
         _session(item.config).results.extend(results)
         if any(not r.passed for r in results):
@@ -303,6 +380,13 @@ class PlainRepr:
     def __str__(self) -> str:
         return f"{self.text}\n\n{self.reprcrash.path}:{self.reprcrash.lineno}: {self.kind}"
 
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "path": self.reprcrash.path, "lineno": self.reprcrash.lineno, "kind": self.kind}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlainRepr:
+        return cls(str(data["text"]), str(data["path"]), int(data["lineno"]), str(data["kind"]))
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
@@ -323,26 +407,55 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+_REPR_KEY = "slimimage_longrepr"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(report: pytest.TestReport | pytest.CollectReport) -> Generator[None, Any, Any]:
+    """Send a :class:`PlainRepr` across xdist as its parts, so the controller prints the same text."""
+    data = yield
+    if isinstance(data, dict) and isinstance(report.longrepr, PlainRepr):
+        data[_REPR_KEY] = report.longrepr.to_json()
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any, Any]:
+    report = yield
+    parts = data.get(_REPR_KEY)
+    if report is not None and isinstance(parts, dict):
+        report.longrepr = PlainRepr.from_json(parts)
+        report.__dict__.pop(_REPR_KEY, None)
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    state = session.config.stash.get(SESSION_KEY, None)
+    config = session.config
+    state = config.stash.get(SESSION_KEY, None)
     if state is None:
         return
-    state.removed = state.cleanup()
+    own = state.finish()
+    state.summary.merge(own.to_json())
+    workeroutput = getattr(config, "workeroutput", None)  # set by xdist on its workers
+    if isinstance(workeroutput, dict):
+        workeroutput["slimimage"] = own.to_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: add a finished worker's figures to the session's summary."""
+    state = node.config.stash.get(SESSION_KEY, None)
+    data = getattr(node, "workeroutput", {}).get("slimimage")
+    if state is not None and isinstance(data, dict):
+        state.summary.merge(data)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(SESSION_KEY, None)
-    if state is None or state._builder is None:
+    if state is None:
         return
-    builder = state._builder
-    failed = sum(1 for r in state.results if not r.passed)
-    line = f"slimimage: {builder.builds} image build(s), {len(state.results)} marker check(s) ({failed} failed)"
-    if state.removed is not None:
-        containers, images = state.removed
-        line += f"; removed {images} image tag(s) and {containers} leftover container(s)"
-        if state.settings.keep_images:
-            line += f"; kept images tagged pytest-slimimage/*:{state.token}-*"
-    terminalreporter.write_line(line)
+    for line in state.summary.lines(keep_images=state.settings.keep_images):
+        terminalreporter.write_line(line)
 
 
 __all__ = ["BuildFactory", "MarkerCheckFailed", "image_fixture", "slimimage_build"]

@@ -23,11 +23,14 @@ def _bool(value: object, name: str) -> bool:
 def positive_seconds(value: str) -> float:
     """argparse type for timeouts: a positive number of seconds."""
     import argparse
+    import math
 
     try:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(seconds):  # float() accepts "nan" and "inf"; neither is a timeout
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}")
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
     return seconds

@@ -27,10 +27,12 @@ COMPILER_FILE = re.compile(rf"^{_TRIPLET}(?:{_DRIVERS}){_VERSION}$|^(?:{_COMPILE
 """Basenames of compiler drivers, compilers proper, assemblers and linkers, versioned and
 triplet-prefixed ones included (``x86_64-linux-gnu-gcc-12``, ``clang-16``, ``cc1plus``)."""
 
+# Debian spells a package's target triplet with hyphens: gcc-12-x86-64-linux-gnu, binutils-arm-linux-gnueabihf
+_DEB_TRIPLET = r"(?:-[a-z0-9_]+(?:-[a-z0-9_]+)?-linux-[a-z0-9_]+)?"
 _PKG = re.compile(
     r"^(?:"
-    r"(?:gcc|g\+\+|cpp|gfortran|gccgo|clang|tcc|lld|llvm)(?:-\d+(?:\.\d+)*)?(?:-[a-z0-9_]+-linux-[a-z0-9_]+)?"
-    r"|binutils(?:-[a-z0-9_]+-linux-[a-z0-9_]+)?"
+    rf"(?:gcc|g\+\+|cpp|gfortran|gccgo|clang|tcc|lld|llvm)(?:-\d+(?:\.\d+)*)?{_DEB_TRIPLET}"
+    rf"|binutils{_DEB_TRIPLET}"
     r"|build-essential|build-base"
     r"|golang(?:-\d+(?:\.\d+)*)?(?:-go)?|go"
     r"|rustc|cargo|rust"

@@ -1,0 +1,132 @@
+"""Size baselines: what each image weighed last time, and how much it may grow.
+
+A baseline file is stable, sorted, diff-friendly JSON::
+
+    {
+      "images": {
+        "hello": {
+          "final_base": "scratch",
+          "layers": [{"instruction": "COPY file:... in /hello", "size": 761896}],
+          "size": 761896
+        }
+      },
+      "version": 1
+    }
+
+Pure: reads and writes text; the plugin decides when.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.sizes import format_size, parse_size
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class BaselineLayer:
+    instruction: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    size: int
+    final_base: str = ""
+    layers: tuple[BaselineLayer, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "final_base": self.final_base,
+            "layers": [{"instruction": la.instruction, "size": la.size} for la in self.layers],
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    images: Mapping[str, BaselineEntry] = field(default_factory=dict)
+
+    def get(self, name: str) -> BaselineEntry | None:
+        return self.images.get(name)
+
+    def updated(self, entries: Mapping[str, BaselineEntry]) -> Baseline:
+        """This baseline with ``entries`` replacing (or adding) their images; others kept."""
+        merged = dict(self.images)
+        merged.update(entries)
+        return Baseline(merged)
+
+    def dumps(self) -> str:
+        data = {"images": {name: self.images[name].to_json() for name in sorted(self.images)}, "version": VERSION}
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def load_baseline(path: Path) -> Baseline:
+    """Read a baseline; a missing file is an empty baseline, a malformed one an error naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Baseline()
+    except OSError as exc:
+        raise SlimImageError(f"cannot read the size baseline {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("images"), dict):
+            raise ValueError(f'expected {{"version": {VERSION}, "images": {{...}}}}')
+        images = {}
+        for name, raw in data["images"].items():
+            layers = tuple(BaselineLayer(str(la["instruction"]), int(la["size"])) for la in raw.get("layers", []))
+            images[str(name)] = BaselineEntry(int(raw["size"]), str(raw.get("final_base", "")), layers)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SlimImageError(
+            f"the size baseline {path} is not valid: {exc}; rewrite it with --slimimage-update-baseline"
+        ) from None
+    return Baseline(images)
+
+
+def write_baseline(path: Path, baseline: Baseline) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(baseline.dumps(), encoding="utf-8")
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """An allowed growth: a fraction of the baseline (``"5%"``) or a size (``"2MB"``, bytes)."""
+
+    text: str
+    percent: float | None = None
+    size: int | None = None
+
+    def allowance(self, baseline_size: int) -> int:
+        if self.percent is not None:
+            return int(baseline_size * self.percent / 100)
+        return int(self.size or 0)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+
+
+def parse_growth(value: object) -> Growth:
+    """``"5%"``, ``"2MB"``, ``"512 KiB"`` or bytes; a ``ValueError`` naming the value otherwise."""
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match:
+            return Growth(value.strip(), percent=float(match.group(1)))
+    try:
+        size = parse_size(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise ValueError(f"not an allowed growth: {value!r} (a percentage like '5%' or a size like '2MB')") from None
+    return Growth(str(value) if isinstance(value, str) else format_size(size), size=size)

@@ -1,0 +1,138 @@
+"""The declarative form: images and their checks in ``pyproject.toml`` or ``slimimage.toml``.
+
+::
+
+    [tool.slimimage]
+    max_growth = "5%"                 # default for every image below
+
+    [tool.slimimage.images.hello]
+    context = "example_project"
+    dockerfile = "Dockerfile.static"
+    max_size = "1MB"
+    final_base = "scratch"
+    exec_form = true
+    no_compilers = true
+    runs = { stdout = "hello world" }
+
+A standalone ``slimimage.toml`` takes the same tables, with or without the ``tool.slimimage``
+prefix (``[images.hello]``). The check keys are the marker's and go through the same
+:func:`parse_spec`. Pure: reads TOML, returns declarations or raises :class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_slimimage.spec import Spec, SpecError, parse_spec, suggest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BUILD_KEYS = ("context", "dockerfile", "target", "build_args")
+GLOBAL_KEYS = ("images", "max_growth")
+FILENAMES = ("pyproject.toml", "slimimage.toml")
+
+
+@dataclass(frozen=True)
+class ImageDecl:
+    """One ``[tool.slimimage.images.<name>]`` table."""
+
+    name: str
+    context: str
+    spec: Spec
+    dockerfile: str = "Dockerfile"
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Declarations:
+    path: Path
+    images: tuple[ImageDecl, ...]
+
+
+def _table(data: Mapping[str, Any], path: Path) -> Mapping[str, Any] | None:
+    tool = data.get("tool")
+    if isinstance(tool, Mapping) and "slimimage" in tool:
+        table = tool["slimimage"]
+    elif path.name == "slimimage.toml":
+        table = data
+    else:
+        return None
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{path}: [tool.slimimage] must be a table")
+    return table
+
+
+def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Declarations | None:
+    """The images declared in ``path``; None when it has no slimimage table.
+
+    Raises :class:`SpecError` naming the file, the image and the key for anything unknown or
+    malformed, and for TOML syntax errors (with the line).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    table = _table(data, path)
+    if table is None:
+        return None
+    where_global = f"{path} [tool.slimimage]" if path.name == "pyproject.toml" else f"{path}"
+    for key in table:
+        if key not in GLOBAL_KEYS:
+            raise SpecError(
+                f"{where_global}: unknown key {key!r}{suggest(key, list(GLOBAL_KEYS))};"
+                f" known keys: {', '.join(GLOBAL_KEYS)}"
+            )
+    images = table.get("images", {})
+    if not isinstance(images, Mapping):
+        raise SpecError(f"{where_global}: images must be a table of tables ([tool.slimimage.images.<name>])")
+    defaults = {k: table[k] for k in GLOBAL_KEYS if k != "images" and k in table}
+    prefix = "tool.slimimage.images" if path.name == "pyproject.toml" else "images"
+    out = []
+    for name, raw in images.items():
+        where = f"{path} [{prefix}.{name}]"
+        if not isinstance(raw, Mapping):
+            raise SpecError(f"{where}: must be a table of keys")
+        values = {**defaults, **raw}
+        spec = parse_spec(
+            {k: v for k, v in values.items() if k not in BUILD_KEYS},
+            where=where,
+            default_run_timeout=default_run_timeout,
+            extra=BUILD_KEYS,
+        )
+        context = raw.get("context")
+        if not isinstance(context, str) or not context:
+            raise SpecError(f"{where}: context is required (the build context folder, relative to the rootdir)")
+        dockerfile = raw.get("dockerfile", "Dockerfile")
+        if not isinstance(dockerfile, str) or not dockerfile:
+            raise SpecError(f"{where}: dockerfile expects a path, got {dockerfile!r}")
+        target = raw.get("target")
+        if target is not None and not isinstance(target, str):
+            raise SpecError(f"{where}: target expects a stage name, got {target!r}")
+        build_args = raw.get("build_args", {})
+        if not isinstance(build_args, Mapping) or not all(
+            isinstance(v, (str, int, float)) for v in build_args.values()
+        ):
+            raise SpecError(f"{where}: build_args expects a table of strings, got {build_args!r}")
+        if not spec.checks:
+            raise SpecError(
+                f"{where}: declares no check (give max_size, final_base, exec_form, no_compilers, runs, ...)"
+            )
+        out.append(
+            ImageDecl(
+                name=str(name),
+                context=context,
+                spec=spec,
+                dockerfile=dockerfile,
+                target=target,
+                build_args={str(k): str(v) for k, v in build_args.items()},
+            )
+        )
+    return Declarations(path, tuple(out))

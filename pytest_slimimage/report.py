@@ -1,0 +1,285 @@
+"""Reports over a session's images: terminal rows, JSON (with its schema), Markdown, an SVG chart.
+
+Built from :class:`ImageRecord` s, which are JSON-safe so xdist workers can send them to the
+controller (``config.workeroutput``) to be merged there. Pure: strings in, strings out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_slimimage.sizes import format_delta, format_size
+
+REPORT_VERSION = 1
+
+
+@dataclass
+class ImageRecord:
+    """What the session learned about one image (merged across tests and workers)."""
+
+    name: str
+    id: str
+    size: int
+    final_base: str = ""
+    dockerfile: str = ""
+    limit: int | None = None
+    warn_size: int | None = None
+    baseline_size: int | None = None
+    max_growth: str | None = None
+    checks: dict[str, str] = field(default_factory=dict)
+    """check name -> "passed" or "failed" (failed wins when several tests ran it)."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """check name -> the failure headline."""
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    """[{"instruction": str, "size": int, "from_base": bool}] bottom to top, empty layers left out."""
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.baseline_size is None else self.size - self.baseline_size
+
+    @property
+    def headroom(self) -> int | None:
+        return None if self.limit is None else self.limit - self.size
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["delta"] = self.delta
+        data["headroom"] = self.headroom
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImageRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def merge(self, other: ImageRecord) -> None:
+        """Fold ``other`` (the same image seen by another test or worker) into this record."""
+        for attr in ("limit", "warn_size", "baseline_size", "max_growth"):
+            if getattr(self, attr) is None:
+                setattr(self, attr, getattr(other, attr))
+        if other.limit is not None and self.limit is not None:
+            self.limit = min(self.limit, other.limit)
+        for check, verdict in other.checks.items():
+            if self.checks.get(check) != "failed":
+                self.checks[check] = verdict
+        for check, text in other.failures.items():
+            self.failures.setdefault(check, text)
+        if not self.layers:
+            self.layers = list(other.layers)
+
+
+def merge_records(records: Iterable[ImageRecord]) -> list[ImageRecord]:
+    """One record per image name, sorted by name."""
+    merged: dict[str, ImageRecord] = {}
+    for record in records:
+        if record.name in merged:
+            merged[record.name].merge(record)
+        else:
+            merged[record.name] = ImageRecord.from_json(record.to_json())
+    return [merged[name] for name in sorted(merged)]
+
+
+# ------------------------------------------------------------------------------------------ terminal
+def _verdicts(record: ImageRecord) -> str:
+    if not record.checks:
+        return "-"
+    failed = [c for c, v in record.checks.items() if v == "failed"]
+    passed = len(record.checks) - len(failed)
+    return f"{passed} passed" + (f", {len(failed)} failed ({', '.join(sorted(failed))})" if failed else "")
+
+
+def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> list[str]:
+    """A table, one row per image; with ``verbose=False`` one short line per image."""
+    if not records:
+        return []
+    if not verbose:
+        return [
+            f"{r.name}: {format_size(r.size)}"
+            + (f"/{format_size(r.limit)}" if r.limit is not None else "")
+            + (f" ({format_delta(r.delta)})" if r.delta is not None else "")
+            + (" FAILED" if "failed" in r.checks.values() else "")
+            for r in records
+        ]
+    header = ("image", "size", "budget", "headroom", "vs baseline", "final base", "checks")
+    rows = [header]
+    for r in records:
+        rows.append(
+            (
+                r.name,
+                format_size(r.size),
+                format_size(r.limit) if r.limit is not None else "-",
+                _headroom(r),
+                _delta(r),
+                r.final_base or "-",
+                _verdicts(r),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [cell.rjust(widths[i]) if i in (1, 2, 3, 4) else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _headroom(r: ImageRecord) -> str:
+    if r.headroom is None or r.limit is None:
+        return "-"
+    percent = (r.headroom / r.limit * 100) if r.limit else 0.0
+    return f"{format_size(r.headroom)} ({percent:.0f}%)" if r.headroom >= 0 else f"over {format_size(-r.headroom)}"
+
+
+def _delta(r: ImageRecord) -> str:
+    if r.delta is None or r.baseline_size is None:
+        return "-"
+    percent = (r.delta / r.baseline_size * 100) if r.baseline_size else 0.0
+    return f"{format_delta(r.delta)} ({percent:+.1f}%)"
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+def json_report(records: Sequence[ImageRecord], *, meta: Mapping[str, Any] | None = None) -> str:
+    data = {
+        "version": REPORT_VERSION,
+        "meta": dict(meta or {}),
+        "images": [r.to_json() for r in records],
+    }
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+_SIZE_OR_NULL = {"type": ["integer", "null"], "minimum": 0}
+REPORT_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://github.com/pytest-slimimage/pytest-slimimage/report.schema.json",
+    "title": "pytest-slimimage report",
+    "type": "object",
+    "required": ["version", "meta", "images"],
+    "additionalProperties": False,
+    "properties": {
+        "version": {"const": REPORT_VERSION},
+        "meta": {"type": "object", "description": "run facts: pytest exit status, engine version, duration"},
+        "images": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "id", "size", "checks"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "description": "fixture or declarative name"},
+                    "id": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+                    "size": {"type": "integer", "minimum": 0, "description": "bytes, the engine's Size"},
+                    "final_base": {"type": "string"},
+                    "dockerfile": {"type": "string"},
+                    "limit": _SIZE_OR_NULL,
+                    "warn_size": _SIZE_OR_NULL,
+                    "baseline_size": _SIZE_OR_NULL,
+                    "max_growth": {"type": ["string", "null"]},
+                    "delta": {"type": ["integer", "null"], "description": "size - baseline_size"},
+                    "headroom": {"type": ["integer", "null"], "description": "limit - size"},
+                    "checks": {
+                        "type": "object",
+                        "additionalProperties": {"enum": ["passed", "failed"]},
+                    },
+                    "failures": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "layers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["instruction", "size", "from_base"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "instruction": {"type": "string"},
+                                "size": {"type": "integer", "minimum": 0},
+                                "from_base": {"type": "boolean"},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+# ------------------------------------------------------------------------------------------ Markdown
+def _bar(fraction: float, width: int = 20) -> str:
+    fraction = max(0.0, fraction)
+    full = min(width, int(fraction * width))
+    eighths = int((min(fraction, 1.0) * width - full) * 8) if full < width else 0
+    partial = " ▏▎▍▌▋▊▉"[eighths] if eighths else ""
+    return ("█" * full + partial).ljust(width, "·") + ("▶" if fraction > 1 else "")
+
+
+def markdown_report(records: Sequence[ImageRecord]) -> str:
+    """A Markdown table for ``$GITHUB_STEP_SUMMARY``: size bars relative to each budget."""
+    lines = [
+        "### Image sizes (pytest-slimimage)",
+        "",
+        "| image | size | budget | of budget | vs baseline | final base | checks |",
+        "|---|--:|--:|---|--:|---|---|",
+    ]
+    largest = max((r.size for r in records), default=1) or 1
+    for r in records:
+        fraction = r.size / r.limit if r.limit else r.size / largest
+        bar = f"`{_bar(fraction)}`" + (f" {fraction * 100:.0f}%" if r.limit else "")
+        failed = "failed" in r.checks.values()
+        verdict = ("❌ " if failed else "✅ ") + _verdicts(r) if r.checks else "-"
+        lines.append(
+            f"| `{r.name}` | {format_size(r.size)} | {format_size(r.limit) if r.limit is not None else '-'} | {bar}"
+            f" | {_delta(r)} | {r.final_base or '-'} | {verdict} |"
+        )
+    if not records:
+        lines.append("| (no images) | | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------- SVG
+def svg_chart(records: Sequence[ImageRecord]) -> str:
+    """Horizontal bars on a log scale: size, budget line, baseline tick, one row per image."""
+    import math
+
+    row_h, left, width, right = 34, 170, 520, 170
+    height = 50 + row_h * max(1, len(records))
+    values = [v for r in records for v in (r.size, r.limit, r.baseline_size) if v]
+    lo = max(1.0, min(values, default=1) / 2)
+    hi = max(values, default=10) * 1.5
+
+    def x(value: float) -> float:
+        return left + width * (math.log10(max(value, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + right}" height="{height}"'
+        ' font-family="sans-serif" font-size="12">',
+        "<title>pytest-slimimage: image sizes (log scale)</title>",
+        f'<text x="{left}" y="18" font-weight="bold">Image size (log scale); | budget, ◆ baseline</text>',
+    ]
+    for i, r in enumerate(records):
+        y = 32 + i * row_h
+        failed = "failed" in r.checks.values()
+        colour = "#c0392b" if failed or (r.limit is not None and r.size > r.limit) else "#2e86c1"
+        name = html.escape(r.name)
+        out.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end">{name}</text>')
+        out.append(
+            f'<rect x="{left}" y="{y + 4}" width="{x(r.size) - left:.1f}" height="16" fill="{colour}">'
+            f"<title>{name}: {format_size(r.size)}</title></rect>"
+        )
+        label = format_size(r.size) + (f" ({_delta(r)})" if r.delta is not None else "")
+        out.append(f'<text x="{x(r.size) + 6:.1f}" y="{y + 16}">{html.escape(label)}</text>')
+        if r.limit:
+            out.append(
+                f'<line x1="{x(r.limit):.1f}" x2="{x(r.limit):.1f}" y1="{y}" y2="{y + 24}" stroke="#222"'
+                f' stroke-width="2"><title>budget {format_size(r.limit)}</title></line>'
+            )
+        if r.baseline_size:
+            bx = x(r.baseline_size)
+            out.append(
+                f'<path d="M{bx:.1f},{y + 6} l5,6 l-5,6 l-5,-6 z" fill="#f39c12">'
+                f"<title>baseline {format_size(r.baseline_size)}</title></path>"
+            )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

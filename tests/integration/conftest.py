@@ -1,0 +1,108 @@
+"""Integration tests: a real Docker engine, never a mock.
+
+Every test here needs the engine, so one autouse session fixture connects first: without an
+engine the tests skip with one reason, or ERROR when ``CI`` is set or the engine is required
+(``--slimimage-require-engine`` / ``slimimage_require_engine``), the same rule the plugin's
+``slimimage_build`` fixture applies. Direct docker-py use goes through ``docker_client``.
+
+The images are tiny (busybox, scratch, static C binaries built in a ``FROM gcc`` stage) and are
+shared: the plugin builds each Dockerfile once per session, so fixtures here are session-scoped
+and named for what the image is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+import requests.exceptions
+
+from pytest_slimimage import BuiltImage, image_fixture
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+CONTEXTS = HERE / "contexts"
+BUSYBOX_CONTEXT = CONTEXTS / "busybox"
+STATIC_C_CONTEXT = CONTEXTS / "static-c"
+EXAMPLE = ROOT / "example_project"
+
+LABEL_SESSION = "io.github.pytest-slimimage.session"
+TAG = re.compile(r"^pytest-slimimage/(?P<name>[a-z0-9._-]+):(?P<token>[0-9a-f]+)-(?P<key>[0-9a-f]{12})$")
+"""The tags the plugin gives its images: ``pytest-slimimage/<name>:<session token>-<content key>``."""
+
+
+def _truthy(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def engine_required(config: pytest.Config) -> bool:
+    """``CI`` set (to anything but a false value), or the plugin's option or ini key."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no", "off"):
+        return True
+    if config.getoption("slimimage_require_engine", default=None):
+        return True
+    return _truthy(config.getini("slimimage_require_engine"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_client(pytestconfig: pytest.Config) -> Iterator[docker.DockerClient]:
+    """A docker-py client of the engine the plugin uses (``DOCKER_HOST`` honoured)."""
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        reason = str(exc).split(" (Caused by", 1)[0]
+        message = f"slimimage integration tests need a Docker engine; none answers at {where}: {reason}"
+        if engine_required(pytestconfig):
+            pytest.fail(f"{message} (required: CI is set or --slimimage-require-engine was given)", pytrace=False)
+        pytest.skip(f"{message} (set CI or pass --slimimage-require-engine to make this an error)")
+    yield client
+    client.close()
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment for an inner pytest, without what would make it behave like this
+    one (xdist worker variables, ``PYTEST_ADDOPTS``)."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "COV_"))}
+
+
+def session_token(image: BuiltImage) -> str:
+    """The session token in ``image``'s tag (every container and image of that session carries it)."""
+    match = TAG.match(image.tags[0]) if image.tags else None
+    assert match is not None, f"{image!r} has no pytest-slimimage tag: {image.tags}"
+    return match.group("token")
+
+
+def session_leftovers(client: docker.DockerClient, token: str) -> list[str]:
+    """Containers (any state) and images of session ``token`` that still exist, described: by the
+    session label, by the container name prefix ``slimimage-<token>``, and by the tag."""
+    by_label = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={token}"})
+    by_name = client.containers.list(all=True, filters={"name": f"slimimage-{token}"})
+    containers = {c.id: c for c in by_label + by_name}
+    found = [f"container {c.name} ({c.status})" for c in containers.values()]
+    found += [
+        f"image {tag}"
+        for img in client.images.list()
+        for tag in img.tags
+        if tag.startswith("pytest-slimimage/") and f":{token}-" in tag
+    ]
+    found += [f"image {img.id} (labelled)" for img in client.images.list(filters={"label": f"{LABEL_SESSION}={token}"})]
+    return found
+
+
+# Shared images. The fixture's name is the image's name in failure text.
+busybox = image_fixture(BUSYBOX_CONTEXT)
+"""busybox with ``CMD ["echo", "hello from busybox"]``: run tests replace CMD with ``args=``."""
+with_entrypoint = image_fixture(BUSYBOX_CONTEXT, dockerfile="Dockerfile.entrypoint")
+chain = image_fixture(BUSYBOX_CONTEXT, dockerfile="Dockerfile.chain")
+"""Final stage ``FROM base``, base ``FROM busybox``; WORKDIR, ENV, USER, ENTRYPOINT and CMD set."""
+no_cmd = image_fixture(STATIC_C_CONTEXT, dockerfile="Dockerfile.nocmd")
+"""A static C binary on scratch, with neither CMD nor ENTRYPOINT."""
+fake_gcc = image_fixture(STATIC_C_CONTEXT, dockerfile="Dockerfile.fakegcc")
+"""busybox plus things named like compilers (see its Dockerfile)."""
