@@ -364,8 +364,14 @@ def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
     return ([f"... ({len(rows) - lines} earlier lines)"] if len(rows) > lines else []) + cut
 
 
-def _shown(expected: str | re.Pattern[str]) -> str:
-    return f"re.compile({expected.pattern!r})" if isinstance(expected, re.Pattern) else repr(expected.rstrip("\r\n"))
+def _shown(expected: str | re.Pattern[str], limit: int = 80) -> str:
+    """A value for a headline: a regex as re.compile(...), a long text cut to ``limit`` characters."""
+    if isinstance(expected, re.Pattern):
+        return f"re.compile({expected.pattern!r})"
+    text = expected.rstrip("\r\n")
+    if len(text) > limit:
+        return repr(text[:limit]) + f"... ({len(text)} characters)"
+    return repr(text)
 
 
 def check_runs(facts: ImageFacts, expectation: RunExpectation, result: RunResult) -> CheckResult:
@@ -397,10 +403,12 @@ def check_runs(facts: ImageFacts, expectation: RunExpectation, result: RunResult
         evidence.append(f"exit code: {result.exit_code}" + (" (timed out, killed)" if result.timed_out else ""))
     for label, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if text:
-            evidence.append(f"{label}:" + (" (truncated)" if result.truncated else ""))
+            evidence.append(f"{label}:")
             evidence += [f"  | {line}" for line in tail(text)]
         else:
             evidence.append(f"{label}: (empty)")
+    if result.truncated:
+        evidence.append("(output beyond the cap was dropped; the lines above are the end of what was kept)")
     return CheckResult(
         "runs",
         facts.name,
@@ -420,6 +428,8 @@ def run_hint(facts: ImageFacts, result: RunResult) -> str:
     """The most likely fix, read off the run and the image's command."""
     text = f"{result.start_error}\n{result.stderr}"
     argv = result.argv
+    if "no command specified" in result.start_error.lower():
+        return 'the image has no CMD or ENTRYPOINT: add one in exec form to the final stage, e.g. CMD ["/app"]'
     if (
         _is_shell_wrapper(argv)
         and len(argv) > 2

@@ -6,6 +6,7 @@ and engine failures into :class:`SlimImageError` s; every verdict is made elsewh
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import threading
@@ -19,8 +20,8 @@ import docker.errors
 import requests.exceptions
 
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
-from pytest_slimimage.facts import FileSystem, Layer, RunResult
-from pytest_slimimage.layers import index_saved_image, merge_layers, stream_from_chunks
+from pytest_slimimage.facts import Layer, RunResult
+from pytest_slimimage.layers import LayerIndex, index_saved_image, stream_from_chunks
 from pytest_slimimage.toolchains import is_package_database
 
 LABEL_PREFIX = "io.github.pytest-slimimage"
@@ -91,11 +92,14 @@ class Engine:
         target: str | None = None,
         build_args: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        display: str | None = None,
     ) -> tuple[str, str]:
         """Build with the engine's legacy builder; return (image id, build log).
 
-        A failed step raises :class:`ImageBuildError` with the step and the log's tail.
+        A failed step raises :class:`ImageBuildError` with the step and the log's tail; messages
+        name the Dockerfile as ``display`` (default: ``dockerfile``).
         """
+        shown = display or dockerfile
         log: list[str] = []
         image_id = ""
         try:
@@ -109,7 +113,7 @@ class Engine:
                 rm=True,
                 forcerm=True,
                 decode=True,
-                timeout=int(timeout) if timeout else None,
+                timeout=math.ceil(timeout) if timeout else None,
             )
             for chunk in stream:
                 if "stream" in chunk:
@@ -125,20 +129,20 @@ class Engine:
                     error = str(chunk["error"]).strip()
                     log.append(error + "\n")
                     raise ImageBuildError(
-                        _build_failure(dockerfile, error, text),
+                        _build_failure(shown, error, text),
                         log="".join(log),
                         step=_last_step(text),
                     )
         except docker.errors.APIError as exc:
             text = "".join(log)
             raise ImageBuildError(
-                _build_failure(dockerfile, exc.explanation or str(exc), text), log=text, step=_last_step(text)
+                _build_failure(shown, exc.explanation or str(exc), text), log=text, step=_last_step(text)
             ) from None
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
-            raise EngineUnavailable(f"the engine stopped answering during the build of {dockerfile}: {exc}") from None
+            raise EngineUnavailable(f"the engine stopped answering during the build of {shown}: {exc}") from None
         if not image_id:
             text = "".join(log)
-            raise ImageBuildError(_build_failure(dockerfile, "the engine reported no image", text), log=text)
+            raise ImageBuildError(_build_failure(shown, "the engine reported no image", text), log=text)
         return str(self.client.images.get(image_id).id), "".join(log)
 
     # ---------------------------------------------------------------------------------- inspect
@@ -168,11 +172,11 @@ class Engine:
         except docker.errors.APIError:
             return None
 
-    def filesystem(self, image: str) -> FileSystem:
-        """The merged filesystem of ``image``, read in one streaming pass over its export."""
+    def index_layers(self, image: str) -> list[LayerIndex]:
+        """One index per layer of ``image``, bottom to top, read in one streaming pass over its export."""
         chunks = self.client.api.get_image(image, chunk_size=1024 * 1024)
         saved = index_saved_image(stream_from_chunks(chunks), want_content=is_package_database)
-        return merge_layers(saved.layers)
+        return saved.layers
 
     # -------------------------------------------------------------------------------------- run
     def _testcontainers(self) -> Any:

@@ -3,13 +3,14 @@ per-session build cache keyed by Dockerfile, context, target and build args."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
 from pytest_slimimage.engine import LABEL_SESSION, Engine, RunLimits
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunResult
+from pytest_slimimage.layers import LayerIndex, merge_layers
 
 
 class BuiltImage:
@@ -56,9 +58,16 @@ class BuiltImage:
         self._engine = engine
         self._session = session
         self._limits = run_limits or RunLimits()
-        self._filesystem: FileSystem | None = None
-        self._lock = threading.Lock()
-        self.runs = 0
+        self._shared = _Lazy()
+
+    def named(self, name: str) -> BuiltImage:
+        """The same image under another name (a second fixture on the same build); the lazily
+        read facts are shared, so the layers are still read once."""
+        if name == self.name:
+            return self
+        twin = copy.copy(self)
+        twin.name = name
+        return twin
 
     def __repr__(self) -> str:
         return f"<BuiltImage {self.name} {self.id[:19]} {self.size} bytes>"
@@ -68,12 +77,21 @@ class BuiltImage:
         return self.tags[0] if self.tags else self.id
 
     @property
+    def layer_indexes(self) -> tuple[LayerIndex, ...]:
+        """One index per filesystem layer, bottom to top, read once through the engine."""
+        with self._shared.lock:
+            if self._shared.layers is None:
+                self._shared.layers = tuple(self._engine.index_layers(self.id))
+            return self._shared.layers
+
+    @property
     def filesystem(self) -> FileSystem:
-        """The merged filesystem (paths, modes, package databases), indexed once through the engine."""
-        with self._lock:
-            if self._filesystem is None:
-                self._filesystem = self._engine.filesystem(self.id)
-            return self._filesystem
+        """The merged filesystem (paths, modes, package databases; whiteouts applied)."""
+        indexes = self.layer_indexes
+        with self._shared.lock:
+            if self._shared.filesystem is None:
+                self._shared.filesystem = merge_layers(indexes)
+            return self._shared.filesystem
 
     def facts(self, *, filesystem: bool = False) -> ImageFacts:
         """The facts the checks read; ``filesystem=True`` includes the (lazily indexed) filesystem."""
@@ -85,7 +103,7 @@ class BuiltImage:
             layers=self.layers,
             dockerfile=self.dockerfile,
             tags=self.tags,
-            filesystem=self.filesystem if filesystem else self._filesystem,
+            filesystem=self.filesystem if filesystem else self._shared.filesystem,
             base_size=self.base_size,
         )
 
@@ -95,7 +113,7 @@ class BuiltImage:
         if args is not None and not args:
             args = None  # the engine reads an empty command as "the image's CMD"; say what it runs
         argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
-        self.runs += 1
+        self._shared.runs += 1
         name = f"slimimage-{self._session}-{_slug(self.name)}-{uuid.uuid4().hex[:8]}"
         return self._engine.run(
             self.id,
@@ -106,6 +124,16 @@ class BuiltImage:
             limits=self._limits,
             argv=argv,
         )
+
+
+@dataclass
+class _Lazy:
+    """What a BuiltImage learns on demand, shared by its named twins."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    layers: tuple[LayerIndex, ...] | None = None
+    filesystem: FileSystem | None = None
+    runs: int = 0
 
 
 _SEPARATOR = re.compile(r"[._]|__|-+")
@@ -227,7 +255,7 @@ class ImageBuilder:
                 self._cache[key] = cached
         if isinstance(cached, SlimImageError):
             raise cached
-        return cached
+        return cached.named(name) if name else cached
 
     def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
         tag = f"pytest-slimimage/{_slug(name)}:{self.session}-{key[:12]}"
@@ -241,6 +269,7 @@ class ImageBuilder:
             target=request.target,
             build_args=dict(request.build_args),
             timeout=self.build_timeout,
+            display=request.display,
         )
         attrs = self.engine.inspect(image_id)
         history = self.engine.history(image_id)

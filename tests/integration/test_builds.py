@@ -108,7 +108,7 @@ def test_a_failing_run_step_raises_with_the_step_and_log_tail(slimimage_build: B
     error = excinfo.value
     lines = str(error).splitlines()
     assert lines[0] == (
-        "building Dockerfile.fails failed:"
+        "building tests/integration/contexts/busybox/Dockerfile.fails failed:"
         " The command '/bin/sh -c echo \"about to fail\" >&2 && exit 3' returned a non-zero code: 3"
     )
     assert re.fullmatch(r'  failing step: Step 2/\d+ : RUN echo "about to fail" >&2 && exit 3', lines[1])

@@ -64,7 +64,7 @@ def test_failing_build_names_the_step_and_keeps_the_log(pytester: pytest.Pyteste
     result = run_with_broken(pytester, "broken")
     lines = block(result, "ERROR at setup of test_broken")
     message = plain_error(lines, "test_input.py", "ImageBuildError")
-    assert message.startswith("building Dockerfile failed: "), message
+    assert message.startswith("building broken/Dockerfile failed: "), message
     assert "returned a non-zero code: 3" in message.splitlines()[0]
     assert "failing step: Step 2/" in message
     assert next(line for line in message.splitlines() if "failing step:" in line).endswith(": RUN exit 3")

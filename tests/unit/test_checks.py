@@ -538,11 +538,28 @@ def test_runs_long_output_is_tailed_and_truncation_said() -> None:
     out = "".join(f"line {n}\n" for n in range(1, 31))
     result = check_runs(facts(), RunExpectation(stdout="x"), run(out, truncated=True))
     rows = list(result.evidence)
-    start = rows.index("stdout: (truncated)")
+    start = rows.index("stdout:")
     assert rows[start + 1] == "  | ... (10 earlier lines)"
     assert rows[start + 2] == "  | line 11"
     assert rows[start + 21] == "  | line 30"
     assert rows[start + 22] == "stderr: (empty)"
+    assert rows[start + 23] == "(output beyond the cap was dropped; the lines above are the end of what was kept)"
+
+
+def test_runs_headline_cuts_long_output() -> None:
+    result = check_runs(facts(), RunExpectation(stdout="hello"), run("x" * 5000))
+    assert result.headline.endswith(
+        "stdout 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+        "... (5000 characters), expected 'hello'"
+    )
+    assert len(result.headline) < 200
+
+
+def test_runs_no_command_hint() -> None:
+    result = check_runs(facts(), RunExpectation(), run(exit_code=-1, start_error="No command specified"))
+    assert (
+        result.hint == 'the image has no CMD or ENTRYPOINT: add one in exec form to the final stage, e.g. CMD ["/app"]'
+    )
 
 
 def test_runs_without_argv() -> None:
