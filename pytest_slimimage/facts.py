@@ -81,6 +81,30 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class ElfInfo:
+    """What the layer index learned of an executable ELF file (read with pyelftools)."""
+
+    machine: str
+    """The engine's architecture name for ``e_machine``: ``amd64``, ``arm64``, ``386``, ``arm``, ..."""
+    bits: int
+    """32 or 64."""
+    kind: str
+    """``exec``, ``dyn`` (PIE executables and shared objects), ``rel`` or ``core``."""
+    interp: str | None = None
+    """PT_INTERP, the loader a dynamically linked program needs (None: static)."""
+    needed: tuple[str, ...] = ()
+    """DT_NEEDED library names."""
+    runpath: tuple[str, ...] = ()
+    """DT_RUNPATH (or DT_RPATH) directories."""
+    markers: tuple[str, ...] = ()
+    """Toolchain identities found in the file's bytes (``gcc-driver``, ``clang``, ...), whatever its name."""
+
+    @property
+    def static(self) -> bool:
+        return self.interp is None and not self.needed
+
+
+@dataclass(frozen=True)
 class FileEntry:
     """One path of the image's final filesystem."""
 
@@ -93,7 +117,11 @@ class FileEntry:
     link: str = ""
     """Symlink target as stored, or the hard link's target path."""
     layer: int = -1
-    """Index (in ``ImageFacts.layer_digests``) of the layer that last wrote this path."""
+    """Index (bottom to top, among the image's filesystem layers) of the layer that last wrote this path."""
+    elf: ElfInfo | None = None
+    """For executable ELF files: what the loader needs and what the file is."""
+    shebang: str | None = None
+    """For executable scripts: the ``#!`` line without ``#!`` (``/bin/sh -e``)."""
 
     @property
     def executable(self) -> bool:
@@ -181,6 +209,8 @@ class ImageFacts:
     filesystem: FileSystem | None = None
     base_size: int | None = None
     """Bytes that come from the final stage's base image, when it is known locally."""
+    waste: Any = None
+    """A ``pytest_slimimage.waste.WasteReport`` when the layers were indexed."""
 
     @property
     def largest_layers(self) -> tuple[Layer, ...]:
