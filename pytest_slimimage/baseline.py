@@ -79,17 +79,33 @@ def load_baseline(path: Path) -> Baseline:
         raise SlimImageError(f"cannot read the size baseline {path}: {exc}") from None
     try:
         data = json.loads(text)
+        if isinstance(data, dict) and "version" in data and data["version"] != VERSION:
+            raise ValueError(f"version {data['version']!r} is not one this pytest-slimimage reads (version {VERSION})")
         if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("images"), dict):
             raise ValueError(f'expected {{"version": {VERSION}, "images": {{...}}}}')
         images = {}
         for name, raw in data["images"].items():
-            layers = tuple(BaselineLayer(str(la["instruction"]), int(la["size"])) for la in raw.get("layers", []))
-            images[str(name)] = BaselineEntry(int(raw["size"]), str(raw.get("final_base", "")), layers)
+            if not isinstance(raw, dict):
+                raise ValueError(f'{name}: expected {{"size": ..., "layers": [...]}}, got {raw!r}')
+            layers = tuple(
+                BaselineLayer(str(la["instruction"]), _bytes(la["size"], f"{name}: a layer's size"))
+                for la in raw.get("layers", [])
+            )
+            images[str(name)] = BaselineEntry(
+                _bytes(raw["size"], f"{name}: size"), str(raw.get("final_base", "")), layers
+            )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        problem = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
         raise SlimImageError(
-            f"the size baseline {path} is not valid: {exc}; rewrite it with --slimimage-update-baseline"
+            f"the size baseline {path} is not valid: {problem}; rewrite it with --slimimage-update-baseline"
         ) from None
     return Baseline(images)
+
+
+def _bytes(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a number of bytes, got {value!r}")
+    return value
 
 
 def write_baseline(path: Path, baseline: Baseline) -> None:

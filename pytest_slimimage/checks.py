@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_slimimage.baseline import BaselineEntry, Growth
 from pytest_slimimage.dockerfile import Dockerfile, Instruction, exec_form, parse_ref
 from pytest_slimimage.facts import ImageFacts, Layer, RunResult
 from pytest_slimimage.sizes import format_delta, format_size, parse_size
@@ -66,6 +67,10 @@ def check_max_size(facts: ImageFacts, limit: int | str) -> CheckResult:
         )
     over = facts.size - budget
     evidence = ["largest layers:", *layer_lines(facts)]
+    if facts.waste is not None and facts.waste.wasted_bytes:
+        from pytest_slimimage.waste import format_waste_lines, layer_origins  # waste imports checks
+
+        evidence += format_waste_lines(facts.waste, 3, layer_origins(facts, facts.waste))
     base = facts.dockerfile.final_base if facts.dockerfile else None
     if base and base != "scratch" and facts.base_size is not None:
         evidence.append(f"the final base {base} alone is {format_size(facts.base_size)}")
@@ -89,6 +94,93 @@ def check_max_size(facts: ImageFacts, limit: int | str) -> CheckResult:
         hint,
         details,
     )
+
+
+def check_warn_size(facts: ImageFacts, limit: int | str) -> CheckResult:
+    """A soft budget: never fails; over ``limit`` the result carries a warning (``details["warning"]``)."""
+    soft = parse_size(limit)
+    details: dict[str, Any] = {"actual": facts.size, "warn_size": soft}
+    if facts.size <= soft:
+        return _ok(
+            "warn_size", facts, f"{format_size(facts.size)} within the soft budget of {format_size(soft)}", **details
+        )
+    warning = (
+        f"{facts.name}: {format_size(facts.size)} is over its soft budget of {format_size(soft)}"
+        f" by {format_delta(facts.size - soft)} (warn_size; not a failure)"
+    )
+    details["warning"] = warning
+    return CheckResult(
+        "warn_size", facts.name, True, warning, tuple(["largest layers:", *layer_lines(facts)]), "", details
+    )
+
+
+def check_max_growth(
+    facts: ImageFacts, growth: Growth, baseline: BaselineEntry | None, *, updating: bool = False
+) -> CheckResult:
+    """The image grew by at most ``growth`` over its recorded baseline size."""
+    details: dict[str, Any] = {"actual": facts.size, "max_growth": str(growth)}
+    if updating:
+        details["baseline"] = facts.size
+        return _ok("max_growth", facts, f"baseline updated to {format_size(facts.size)}", **details)
+    if baseline is None:
+        return CheckResult(
+            "max_growth",
+            facts.name,
+            False,
+            f"{facts.name}: max_growth: no baseline entry for this image",
+            (),
+            "record one with --slimimage-update-baseline (and commit the baseline file)",
+            details,
+        )
+    allowed = growth.allowance(baseline.size)
+    delta = facts.size - baseline.size
+    percent = (delta / baseline.size * 100) if baseline.size else 0.0
+    details.update(baseline=baseline.size, delta=delta, allowed=allowed)
+    shown = (
+        f"{format_size(facts.size)} vs baseline {format_size(baseline.size)}: {format_delta(delta)} ({percent:+.1f}%)"
+    )
+    if delta <= allowed:
+        return _ok("max_growth", facts, f"{shown}, within the allowed growth of {growth}", **details)
+    evidence = ["layer changes since the baseline:", *_layer_changes(facts, baseline)]
+    return CheckResult(
+        "max_growth",
+        facts.name,
+        False,
+        f"{facts.name}: max_growth: grew {format_delta(delta)} ({percent:+.1f}%) over its baseline of"
+        f" {format_size(baseline.size)}, more than the allowed {growth}",
+        tuple(evidence),
+        "shrink the layers that grew, or accept the new size with --slimimage-update-baseline",
+        details,
+    )
+
+
+_content_hashes = re.compile(r"\b(file|dir|multi):[0-9a-f]{64}\b")
+"""The legacy builder names COPY sources by content hash; a changed file is the same instruction."""
+
+
+def _layer_changes(facts: ImageFacts, baseline: BaselineEntry) -> list[str]:
+    """Per-instruction size changes between the baseline's layers and the image's."""
+    before: dict[str, int] = {}
+    for old in baseline.layers:
+        key = _content_hashes.sub(r"\1:…", old.instruction)
+        before[key] = before.get(key, 0) + old.size
+    after: dict[str, int] = {}
+    for new in facts.layers:
+        if new.size:
+            key = _content_hashes.sub(r"\1:…", new.instruction)
+            after[key] = after.get(key, 0) + new.size
+    rows = []
+    for instruction in set(before) | set(after):
+        change = after.get(instruction, 0) - before.get(instruction, 0)
+        if change:
+            status = "new" if instruction not in before else "gone" if instruction not in after else "changed"
+            rows.append((change, instruction, status))
+    rows.sort(key=lambda row: -abs(row[0]))
+    out = []
+    for change, instruction, status in rows[:TOP_LAYERS]:
+        text = instruction if len(instruction) <= 90 else instruction[:87] + "..."
+        out.append(f"{format_delta(change):>9}  {text}  ({status})")
+    return out or ["(no layer-level change recorded)"]
 
 
 def layer_lines(facts: ImageFacts, top: int = TOP_LAYERS) -> list[str]:
@@ -424,18 +516,23 @@ def _argv(argv: Sequence[str]) -> str:
     return json.dumps(list(argv))
 
 
+def is_json_pitfall(argv: Sequence[str]) -> bool:
+    """``/bin/sh -c "['./hello']"``: a bracketed command that was not JSON, so Docker wrapped it."""
+    return (
+        _is_shell_wrapper(argv)
+        and len(argv) > 2
+        and argv[2].lstrip().startswith("[")
+        and not exec_form(argv[2]).is_exec
+    )
+
+
 def run_hint(facts: ImageFacts, result: RunResult) -> str:
     """The most likely fix, read off the run and the image's command."""
     text = f"{result.start_error}\n{result.stderr}"
     argv = result.argv
     if "no command specified" in result.start_error.lower():
         return 'the image has no CMD or ENTRYPOINT: add one in exec form to the final stage, e.g. CMD ["/app"]'
-    if (
-        _is_shell_wrapper(argv)
-        and len(argv) > 2
-        and not exec_form(argv[2]).is_exec
-        and argv[2].lstrip().startswith("[")
-    ):
+    if is_json_pitfall(argv):
         form = exec_form(argv[2])
         rewrite = f" CMD {form.rewrite}" if form.rewrite else ""
         return f"the command is not valid JSON, so /bin/sh ran it as a command line: use exec form{rewrite}"
@@ -455,5 +552,16 @@ def run_hint(facts: ImageFacts, result: RunResult) -> str:
 
 
 # --------------------------------------------------------------------------------------- registry
-CHECKS: tuple[str, ...] = ("max_size", "final_base", "exec_form", "no_compilers", "runs")
+CHECKS: tuple[str, ...] = (
+    "max_size",
+    "warn_size",
+    "max_growth",
+    "final_base",
+    "exec_form",
+    "no_compilers",
+    "lint",
+    "runnable",
+    "max_waste",
+    "runs",
+)
 """The check names, which are also the ``slimimage`` marker's and the declarative form's keywords."""

@@ -21,6 +21,7 @@ prefix (``[images.hello]``). The check keys are the marker's and go through the 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class ImageDecl:
     dockerfile: str = "Dockerfile"
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
+    line: int = 1
+    """The 1-based line of the image's table header in its file (for failure locations)."""
 
 
 @dataclass(frozen=True)
@@ -57,17 +60,18 @@ class Declarations:
     images: tuple[ImageDecl, ...]
 
 
-def _table(data: Mapping[str, Any], path: Path) -> Mapping[str, Any] | None:
+def _table(data: Mapping[str, Any], path: Path) -> tuple[Mapping[str, Any], str] | None:
+    """The slimimage table of ``data`` and the dotted name its images sit under, or None."""
     tool = data.get("tool")
     if isinstance(tool, Mapping) and "slimimage" in tool:
-        table = tool["slimimage"]
+        table, prefix = tool["slimimage"], "tool.slimimage"
     elif path.name == "slimimage.toml":
-        table = data
+        table, prefix = data, ""
     else:
         return None
     if not isinstance(table, Mapping):
         raise SpecError(f"{path}: [tool.slimimage] must be a table")
-    return table
+    return table, prefix
 
 
 def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Declarations | None:
@@ -77,13 +81,15 @@ def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Decla
     malformed, and for TOML syntax errors (with the line).
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
-    table = _table(data, path)
-    if table is None:
+    found = _table(data, path)
+    if found is None:
         return None
-    where_global = f"{path} [tool.slimimage]" if path.name == "pyproject.toml" else f"{path}"
+    table, top = found
+    where_global = f"{path} [{top}]" if top else f"{path}"
     for key in table:
         if key not in GLOBAL_KEYS:
             raise SpecError(
@@ -94,7 +100,9 @@ def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Decla
     if not isinstance(images, Mapping):
         raise SpecError(f"{where_global}: images must be a table of tables ([tool.slimimage.images.<name>])")
     defaults = {k: table[k] for k in GLOBAL_KEYS if k != "images" and k in table}
-    prefix = "tool.slimimage.images" if path.name == "pyproject.toml" else "images"
+    if defaults:  # a bad default is reported once, where it is written, not under every image
+        parse_spec(defaults, where=where_global, default_run_timeout=default_run_timeout)
+    prefix = f"{top}.images" if top else "images"
     out = []
     for name, raw in images.items():
         where = f"{path} [{prefix}.{name}]"
@@ -133,6 +141,24 @@ def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Decla
                 dockerfile=dockerfile,
                 target=target,
                 build_args={str(k): str(v) for k, v in build_args.items()},
+                line=_header_line(text, prefix, str(name)),
             )
         )
     return Declarations(path, tuple(out))
+
+
+def _header_line(text: str, prefix: str, name: str) -> int:
+    """The line of ``[<prefix>.<name>]`` (name bare or quoted, spaces and a trailing comment
+    allowed), else of the first table under ``prefix``'s parent, else 1."""
+    parts = [re.escape(part) for part in prefix.split(".")]
+    quoted = "|".join((re.escape(name), re.escape(f'"{name}"'), re.escape(f"'{name}'")))
+    dot = r"\s*\.\s*"
+    header = re.compile(rf"^\s*\[\s*{dot.join(parts)}{dot}(?:{quoted})\s*\]\s*(?:#.*)?$")
+    parent = re.compile(rf"^\s*\[\s*{dot.join(parts[:-1] or parts)}\s*[\].]")
+    fallback = 1
+    for number, line in enumerate(text.splitlines(), start=1):
+        if header.match(line):
+            return number
+        if fallback == 1 and parent.match(line):
+            fallback = number
+    return fallback

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import docker
 import docker.errors
@@ -21,12 +22,26 @@ import requests.exceptions
 
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
 from pytest_slimimage.facts import Layer, RunResult
-from pytest_slimimage.layers import LayerIndex, index_saved_image, stream_from_chunks
-from pytest_slimimage.toolchains import is_package_database
+from pytest_slimimage.layers import (
+    LayerIndex,
+    LayerMismatch,
+    StorageMismatch,
+    chain_ids,
+    index_overlay_dir,
+    index_saved_image,
+    index_tar_split,
+    keeps_content,
+    stream_from_chunks,
+)
+
+if TYPE_CHECKING:
+    from pytest_slimimage.layercache import LayerCache
 
 LABEL_PREFIX = "io.github.pytest-slimimage"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
 """Every image and container the plugin creates carries this label, valued with its session token."""
+LABEL_WORKER = f"{LABEL_PREFIX}.worker"
+"""Containers also carry this one, valued with the creating process's token (xdist workers differ)."""
 LABEL_BASE = f"{LABEL_PREFIX}.base"
 """Base images made by scripts/base-images.sh carry this one."""
 
@@ -56,6 +71,7 @@ class Engine:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
         self._tc: Any = None
+        self._arch: str | None = None
 
     @classmethod
     def connect(cls, timeout: float = 10.0) -> Engine:
@@ -72,6 +88,16 @@ class Engine:
         except requests.exceptions.RequestException as exc:
             raise EngineUnavailable(f"no Docker engine answers at {_describe_host()}: {exc}") from None
         return cls(client)
+
+    @property
+    def arch(self) -> str | None:
+        """The engine's architecture as images name it (``amd64``, ``arm64``); None if unknown."""
+        if self._arch is None:
+            try:
+                self._arch = str(self.client.version().get("Arch") or "")
+            except (docker.errors.DockerException, requests.exceptions.RequestException):
+                self._arch = ""
+        return self._arch or None
 
     @property
     def server_version(self) -> str:
@@ -172,11 +198,120 @@ class Engine:
         except docker.errors.APIError:
             return None
 
-    def index_layers(self, image: str) -> list[LayerIndex]:
-        """One index per layer of ``image``, bottom to top, read in one streaming pass over its export."""
+    # ----------------------------------------------------------------------------- layer index
+    _storage: Path | None = None
+    _storage_checked = False
+
+    def index_layers(
+        self, image: str, *, cache: LayerCache | None = None, source: str | None = None
+    ) -> list[LayerIndex]:
+        """One index per filesystem layer of ``image``, bottom to top.
+
+        Layers found in ``cache`` are taken from it; when all are, nothing else is read. The
+        others come from the engine's overlay2 storage when this process can read it, else from
+        one streaming pass over the image's export (in which the cached layers are drained, not
+        parsed); new indexes are stored in ``cache``. ``source`` (default: the
+        ``SLIMIMAGE_LAYER_SOURCE`` environment variable, else ``auto``) forces ``export`` or
+        ``storage``; ``auto`` falls back from the storage to the export silently.
+        """
+        chosen = layer_source(source)
+        diff_ids = self._diff_ids(image)
+        if not diff_ids:  # no RootFS in the inspect data: nothing to key a cache or the storage by
+            return self._export_layers(image, known=[])
+        found: dict[str, LayerIndex] = {}
+        if cache is not None:
+            for digest in dict.fromkeys(diff_ids):
+                hit = cache.get(digest)
+                if hit is not None:
+                    found[digest] = hit
+        missing = [d for d in dict.fromkeys(diff_ids) if d not in found]
+        if not missing:
+            return [found[d] for d in diff_ids]
+        new: dict[str, LayerIndex] = {}
+        if chosen != "export":
+            try:
+                new = self._storage_layers(diff_ids, missing)
+            except Exception as exc:  # unreadable, moved, mismatched: the export always works
+                if chosen == "storage":
+                    raise SlimImageError(
+                        f"cannot read the layers of {image} from the engine's storage (layer source 'storage'): {exc}"
+                    ) from None
+                new = {}
+        if any(d not in new for d in missing):
+            exported = self._export_layers(image, known=list(found.values()))
+            if [la.digest for la in exported] != diff_ids:  # pragma: no cover - the engine's diff ids are these hashes
+                return exported
+            new = {la.digest: la for la in exported if la.digest in missing}
+        if cache is not None:
+            for digest in missing:
+                cache.put(new[digest])
+        found.update(new)
+        return [found[d] for d in diff_ids]
+
+    def _diff_ids(self, image: str) -> list[str]:
+        rootfs = self.inspect(image).get("RootFS")
+        layers = rootfs.get("Layers") if isinstance(rootfs, dict) else None
+        return [str(d) for d in layers] if isinstance(layers, list) else []
+
+    def _export_layers(self, image: str, *, known: list[LayerIndex]) -> list[LayerIndex]:
+        """The layers read in one streaming pass over ``docker save``, ``known`` ones drained unparsed."""
+        try:
+            return self._export(image, known)
+        except LayerMismatch:  # a layer only looked like a known one: read everything again
+            return self._export(image, [])
+
+    def _export(self, image: str, known: list[LayerIndex]) -> list[LayerIndex]:
         chunks = self.client.api.get_image(image, chunk_size=1024 * 1024)
-        saved = index_saved_image(stream_from_chunks(chunks), want_content=is_package_database)
-        return saved.layers
+        with contextlib.closing(stream_from_chunks(chunks)) as stream:
+            return index_saved_image(stream, want_content=keeps_content, known=known, trust_config=True).layers
+
+    def storage_root(self) -> Path | None:
+        """The engine's data root when this process can read its overlay2 layer store (a local
+        engine, over a unix socket, with the ``overlay2`` driver); else None."""
+        if not self._storage_checked:
+            self._storage = self._find_storage()
+            self._storage_checked = True
+        return self._storage
+
+    def _find_storage(self) -> Path | None:
+        if self.client.api.base_url != "http+docker://localhost":  # tcp, ssh, npipe: another machine's disk
+            return None
+        try:
+            info = self.client.info()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return None
+        root = Path(str(info.get("DockerRootDir") or ""))
+        if info.get("Driver") != "overlay2" or not root.is_absolute():
+            return None
+        needed = (root / "image" / "overlay2" / "layerdb" / "sha256", root / "overlay2")
+        if not all(os.access(p, os.R_OK | os.X_OK) for p in needed):
+            return None
+        return root
+
+    def _storage_layers(self, diff_ids: list[str], missing: list[str]) -> dict[str, LayerIndex]:
+        """Index the ``missing`` layers from the overlay2 store: ``layerdb/sha256/<chain id>``
+        names the layer (``diff``: its diff id, ``cache-id``: its directory under ``overlay2``)."""
+        root = self.storage_root()
+        if root is None:
+            raise StorageMismatch("the engine's overlay2 storage is not readable from this process")
+        out: dict[str, LayerIndex] = {}
+        for digest, chain in zip(diff_ids, chain_ids(diff_ids), strict=True):
+            if digest not in missing or digest in out:
+                continue
+            record = root / "image" / "overlay2" / "layerdb" / "sha256" / chain.removeprefix("sha256:")
+            recorded = (record / "diff").read_text().strip()
+            cache_id = (record / "cache-id").read_text().strip()
+            if recorded != digest or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cache_id):
+                raise StorageMismatch(f"the layer store's record {record} is not layer {digest}")
+            diff_dir = root / "overlay2" / cache_id / "diff"
+            if not diff_dir.is_dir():
+                raise StorageMismatch(f"layer {digest} has no directory {diff_dir}")
+            tar_split = record / "tar-split.json.gz"
+            if tar_split.is_file():
+                out[digest] = index_tar_split(tar_split, diff_dir, digest=digest, want_content=keeps_content)
+            else:
+                out[digest] = index_overlay_dir(diff_dir, digest=digest, want_content=keeps_content)
+        return out
 
     # -------------------------------------------------------------------------------------- run
     def _testcontainers(self) -> Any:
@@ -276,10 +411,10 @@ class Engine:
                     container.remove(force=True, v=True)
 
     # ---------------------------------------------------------------------------------- cleanup
-    def remove_containers(self, session: str) -> int:
-        """Remove every container (running, exited or never started) labelled with ``session``."""
+    def remove_containers(self, value: str, *, label: str = LABEL_SESSION) -> int:
+        """Remove every container (running, exited or never started) with ``label=value``."""
         removed = 0
-        for c in self.client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session}"}):
+        for c in self.client.containers.list(all=True, filters={"label": f"{label}={value}"}):
             with contextlib.suppress(docker.errors.NotFound):
                 c.remove(force=True, v=True)
                 removed += 1
@@ -295,6 +430,21 @@ class Engine:
         for img in self.client.images.list(filters={"label": f"{LABEL_SESSION}={session}"}):
             found.extend(img.tags)
         return found
+
+
+LAYER_SOURCE_ENV = "SLIMIMAGE_LAYER_SOURCE"
+LAYER_SOURCES = ("auto", "export", "storage")
+"""Where :meth:`Engine.index_layers` reads layers it has not cached: ``auto`` (the storage when
+readable, else the export), ``export`` (always ``docker save``), ``storage`` (the overlay2
+store, an error when unreadable)."""
+
+
+def layer_source(value: str | None = None) -> str:
+    """``value``, else ``$SLIMIMAGE_LAYER_SOURCE``, else ``auto``; anything else is an error."""
+    chosen = (value if value is not None else os.environ.get(LAYER_SOURCE_ENV, "")).strip().lower() or "auto"
+    if chosen not in LAYER_SOURCES:
+        raise SlimImageError(f"{LAYER_SOURCE_ENV} must be one of {', '.join(LAYER_SOURCES)} (got {chosen!r})")
+    return chosen
 
 
 class _OutputPump:

@@ -26,3 +26,7 @@ class ImageCheckFailed(AssertionError):
     def __init__(self, message: str, results: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.results = results
+
+
+class SlimImageWarning(UserWarning):
+    """A soft budget exceeded (``warn_size``): reported, never a failure."""

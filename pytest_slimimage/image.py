@@ -3,24 +3,34 @@ per-session build cache keyed by Dockerfile, context, target and build args."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import json
 import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 from docker.utils.build import exclude_paths
 
+try:  # POSIX: builds shared across xdist workers take a file lock
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: each worker builds for itself
+    fcntl = None  # type: ignore[assignment]
+
+from pytest_slimimage.checks import CheckResult
 from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
-from pytest_slimimage.engine import LABEL_SESSION, Engine, RunLimits
-from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.engine import LABEL_SESSION, LABEL_WORKER, Engine, RunLimits
+from pytest_slimimage.errors import ImageBuildError, SlimImageError
 from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunResult
 from pytest_slimimage.layers import LayerIndex, merge_layers
+from pytest_slimimage.waste import WasteReport, compute_waste
 
 
 class BuiltImage:
@@ -44,6 +54,9 @@ class BuiltImage:
         build_log: str = "",
         run_limits: RunLimits | None = None,
         default_timeout: float = 30.0,
+        worker: str | None = None,
+        observer: Callable[[BuiltImage, CheckResult], None] | None = None,
+        layer_cache: Any = None,
     ) -> None:
         self.name = name
         self.id: str = str(attrs["Id"])
@@ -57,8 +70,17 @@ class BuiltImage:
         self.default_timeout = default_timeout
         self._engine = engine
         self._session = session
+        self._worker = worker or session
         self._limits = run_limits or RunLimits()
+        self._observer = observer
+        self._layer_cache = layer_cache
         self._shared = _Lazy()
+
+    def observe(self, result: CheckResult) -> CheckResult:
+        """Tell the session about a check's verdict on this image (for its reports); returns it."""
+        if self._observer is not None:
+            self._observer(self, result)
+        return result
 
     def named(self, name: str) -> BuiltImage:
         """The same image under another name (a second fixture on the same build); the lazily
@@ -81,8 +103,26 @@ class BuiltImage:
         """One index per filesystem layer, bottom to top, read once through the engine."""
         with self._shared.lock:
             if self._shared.layers is None:
-                self._shared.layers = tuple(self._engine.index_layers(self.id))
+                self._shared.layers = tuple(self._engine.index_layers(self.id, cache=self._layer_cache))
             return self._shared.layers
+
+    def waste(self) -> WasteReport:
+        """Bytes written by one layer and overwritten or deleted by a later one (and efficiency)."""
+        indexes = self.layer_indexes
+        with self._shared.lock:
+            if self._shared.waste is None:
+                self._shared.waste = compute_waste(indexes)
+            return self._shared.waste
+
+    @property
+    def runs_started(self) -> int:
+        """How many containers this image has started in the session (all its named views)."""
+        return self._shared.runs
+
+    @property
+    def engine_arch(self) -> str | None:
+        """The engine's architecture (``amd64``, ``arm64``), which the runnable check compares with."""
+        return self._engine.arch
 
     @property
     def filesystem(self) -> FileSystem:
@@ -104,6 +144,7 @@ class BuiltImage:
             dockerfile=self.dockerfile,
             tags=self.tags,
             filesystem=self.filesystem if filesystem else self._shared.filesystem,
+            waste=self.waste() if filesystem else self._shared.waste,
             base_size=self.base_size,
         )
 
@@ -120,7 +161,7 @@ class BuiltImage:
             args=args,
             timeout=self.default_timeout if timeout is None else timeout,
             name=name,
-            labels={LABEL_SESSION: self._session},
+            labels={LABEL_SESSION: self._session, LABEL_WORKER: self._worker},
             limits=self._limits,
             argv=argv,
         )
@@ -133,6 +174,7 @@ class _Lazy:
     lock: threading.Lock = field(default_factory=threading.Lock)
     layers: tuple[LayerIndex, ...] | None = None
     filesystem: FileSystem | None = None
+    waste: WasteReport | None = None
     runs: int = 0
 
 
@@ -219,26 +261,41 @@ class BuildRequest:
 
 
 class ImageBuilder:
-    """Builds images for one session, once per unique request, and remembers failures too."""
+    """Builds images for one session, once per unique request, and remembers failures too.
+
+    With ``shared_dir`` (xdist: one folder for all workers of a run), a build is also done once
+    across processes: a file lock per build key, and a record of the built tag (or the build
+    error) that the other workers read instead of building again.
+    """
 
     def __init__(
         self,
         engine: Engine,
         *,
         session: str,
+        worker: str | None = None,
+        shared_dir: Path | None = None,
         run_limits: RunLimits | None = None,
         default_timeout: float = 30.0,
         build_timeout: float | None = None,
+        observer: Callable[[BuiltImage, CheckResult], None] | None = None,
+        layer_cache: Any = None,
     ) -> None:
         self.engine = engine
         self.session = session
+        self.worker = worker or session
+        self.shared_dir = shared_dir
         self.run_limits = run_limits or RunLimits()
         self.default_timeout = default_timeout
         self.build_timeout = build_timeout
+        self.observer = observer
+        self.layer_cache = layer_cache
         self._cache: dict[str, BuiltImage | SlimImageError] = {}
         self._lock = threading.Lock()
-        self.tags: list[str] = []
+        self.images: dict[str, BuiltImage] = {}
+        """Every image handed out, by name (the last one asked for under a name wins)."""
         self.builds = 0
+        """Builds this process ran on the engine (not the ones another worker ran)."""
 
     def build(self, request: BuildRequest, *, name: str | None = None) -> BuiltImage:
         dockerfile = parse_dockerfile(
@@ -249,17 +306,43 @@ class ImageBuilder:
             cached = self._cache.get(key)
             if cached is None:
                 try:
-                    cached = self._build(request, dockerfile, key, name or request.context.name)
-                except SlimImageError as exc:
+                    cached = self._shared_build(request, dockerfile, key, name or request.context.name)
+                except ImageBuildError as exc:
                     cached = exc
                 self._cache[key] = cached
-        if isinstance(cached, SlimImageError):
-            raise cached
-        return cached.named(name) if name else cached
+            if isinstance(cached, SlimImageError):
+                raise cached
+            image = cached.named(name) if name else cached
+            self.images[image.name] = image
+        return image
+
+    def _shared_build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
+        if self.shared_dir is None or fcntl is None:
+            return self._build(request, dockerfile, key, name)
+        self.shared_dir.mkdir(parents=True, exist_ok=True)
+        record = self.shared_dir / f"{key}.json"
+        with (self.shared_dir / f"{key}.lock").open("a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if record.is_file():
+                    data = json.loads(record.read_text(encoding="utf-8"))
+                    if data.get("error"):
+                        raise ImageBuildError(str(data["error"]), log=str(data.get("log", "")), step=data.get("step"))
+                    with contextlib.suppress(SlimImageError, docker.errors.NotFound):
+                        return self._describe(str(data["id"]), dockerfile, name, str(data.get("log", "")))
+                try:
+                    image = self._build(request, dockerfile, key, name)
+                except ImageBuildError as exc:
+                    data = {"error": str(exc), "log": exc.log, "step": exc.step}
+                    _write_atomic(record, json.dumps(data))
+                    raise
+                _write_atomic(record, json.dumps({"id": image.id, "tag": image.tag, "log": image.build_log}))
+                return image
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
         tag = f"pytest-slimimage/{_slug(name)}:{self.session}-{key[:12]}"
-        self.tags.append(tag)
         self.builds += 1
         image_id, log = self.engine.build(
             context=str(request.context),
@@ -271,6 +354,10 @@ class ImageBuilder:
             timeout=self.build_timeout,
             display=request.display,
         )
+        return self._describe(image_id, dockerfile, name, log)
+
+    def _describe(self, image_id: str, dockerfile: Dockerfile, name: str, log: str) -> BuiltImage:
+        """A BuiltImage for an image on the engine: its inspect data, history and base."""
         attrs = self.engine.inspect(image_id)
         history = self.engine.history(image_id)
         base_attrs = self.engine.local_image(dockerfile.final_base)
@@ -288,18 +375,29 @@ class ImageBuilder:
             dockerfile=dockerfile,
             engine=self.engine,
             session=self.session,
+            worker=self.worker,
             base_size=base_size,
             build_log=log,
             run_limits=self.run_limits,
             default_timeout=self.default_timeout,
+            observer=self.observer,
+            layer_cache=self.layer_cache,
         )
 
-    def cleanup(self, *, keep: bool) -> tuple[int, int]:
-        """Remove this session's containers, and its image tags unless ``keep``; (containers, images)."""
-        containers = self.engine.remove_containers(self.session)
-        images = 0
-        if not keep:
-            for tag in self.engine.images_with_label(self.session):
-                self.engine.remove_image(tag)
-                images += 1
-        return containers, images
+    def remove_containers(self) -> int:
+        """Remove this process's leftover containers (a safety net: runs remove their own)."""
+        return self.engine.remove_containers(self.worker, label=LABEL_WORKER)
+
+    def remove_images(self) -> int:
+        """Remove the image tags of this run (every worker's); parents are kept (other builds' cache)."""
+        removed = 0
+        for tag in self.engine.images_with_label(self.session):
+            self.engine.remove_image(tag)
+            removed += 1
+        return removed
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

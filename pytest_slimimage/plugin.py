@@ -6,138 +6,39 @@ Everything here adapts; verdicts come from :mod:`pytest_slimimage.checks`.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
 from pytest_slimimage.assertions import evaluate, failure_text
-from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.engine import LABEL_SESSION, Engine
-from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, ImageCheckFailed, SlimImageError
+from pytest_slimimage.collect import DeclarationsFile, DeclaredCheckFailed, add_properties, wants, warn_about
+from pytest_slimimage.errors import (
+    EngineUnavailable,
+    ImageBuildError,
+    ImageCheckFailed,
+    SlimImageError,
+)
 from pytest_slimimage.image import BuildRequest, BuiltImage, ImageBuilder
+from pytest_slimimage.report import terminal_lines
+from pytest_slimimage.session import SlimImageSession
 from pytest_slimimage.settings import Settings, positive_seconds
 from pytest_slimimage.spec import Spec, SpecError, parse_spec
 
 MARKER = "slimimage"
 MARKER_HELP = (
-    "slimimage(max_size=None, final_base=None, exec_form=False, no_compilers=False, runs=None, image=None):"
+    "slimimage(max_size=None, final_base=None, exec_form=False, no_compilers=False, runs=None, warn_size=None,"
+    " max_growth=None, lint=False, runnable=False, max_waste=None, image=None):"
     " check the image fixture the test uses (pytest-slimimage)"
 )
 
 
 class MarkerCheckFailed(ImageCheckFailed):
     """Failed checks requested by a ``slimimage`` marker (shown without a traceback)."""
-
-
-@dataclass
-class Summary:
-    """What the session did with the engine, for the terminal summary. JSON-safe (:meth:`to_json`),
-    so xdist workers send theirs to the controller through ``config.workeroutput``, which merges them."""
-
-    builds: int = 0
-    checks: int = 0
-    failed: int = 0
-    removed_images: int = 0
-    removed_containers: int = 0
-    kept: list[str] = field(default_factory=list)
-    """The exact tags left behind by ``--slimimage-keep-images``."""
-    errors: list[str] = field(default_factory=list)
-    """Cleanup failures."""
-    used: bool = False
-    """An engine was connected: there is something to report."""
-
-    def merge(self, data: Mapping[str, Any]) -> None:
-        self.used = self.used or bool(data.get("used"))
-        for name in ("builds", "checks", "failed", "removed_images", "removed_containers"):
-            setattr(self, name, getattr(self, name) + int(data.get(name) or 0))
-        self.kept += [str(tag) for tag in data.get("kept") or ()]
-        self.errors += [str(error) for error in data.get("errors") or ()]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "builds": self.builds,
-            "checks": self.checks,
-            "failed": self.failed,
-            "removed_images": self.removed_images,
-            "removed_containers": self.removed_containers,
-            "kept": list(self.kept),
-            "errors": list(self.errors),
-            "used": self.used,
-        }
-
-    def lines(self, *, keep_images: bool) -> list[str]:
-        if not self.used:
-            return []
-        line = f"slimimage: {self.builds} image build(s), {self.checks} marker check(s) ({self.failed} failed)"
-        if keep_images:
-            line += (
-                f"; kept {len(self.kept)} image tag(s) (--slimimage-keep-images),"
-                f" removed {self.removed_containers} leftover container(s)"
-            )
-        else:
-            line += f"; removed {self.removed_images} image tag(s) and {self.removed_containers} leftover container(s)"
-        return [
-            line,
-            *(f"slimimage: kept {tag}" for tag in sorted(self.kept)),
-            *(f"slimimage: cleanup failed: {error}" for error in self.errors),
-        ]
-
-
-@dataclass
-class SlimImageSession:
-    """Per-session state: settings, the engine connection (made on first need), the builder."""
-
-    settings: Settings
-    rootdir: Path
-    token: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-    results: list[CheckResult] = field(default_factory=list)
-    _engine: Engine | EngineUnavailable | None = None
-    _builder: ImageBuilder | None = None
-    summary: Summary = field(default_factory=Summary)
-    """This process's figures once the session ends, plus (on an xdist controller) its workers'."""
-
-    def builder(self) -> ImageBuilder:
-        """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
-        if self._engine is None:
-            try:
-                self._engine = Engine.connect()
-            except EngineUnavailable as exc:
-                self._engine = exc
-        if isinstance(self._engine, EngineUnavailable):
-            raise self._engine
-        if self._builder is None:
-            self._builder = ImageBuilder(
-                self._engine,
-                session=self.token,
-                run_limits=self.settings.run_limits,
-                default_timeout=self.settings.run_timeout,
-                build_timeout=self.settings.build_timeout,
-            )
-        return self._builder
-
-    def finish(self) -> Summary:
-        """Remove what the session made (unless kept), close the engine; this process's figures."""
-        own = Summary()
-        if self._builder is None:
-            return own
-        builder = self._builder
-        own.used = True
-        own.builds = builder.builds
-        own.checks = len(self.results)
-        own.failed = sum(1 for r in self.results if not r.passed)
-        try:
-            if self.settings.keep_images:
-                own.kept = list(builder.engine.images_with_label(self.token))
-            own.removed_containers, own.removed_images = builder.cleanup(keep=self.settings.keep_images)
-        except Exception as exc:  # a dead engine must not turn the session's end into an INTERNALERROR
-            own.errors.append(f"{type(exc).__name__}: {exc} (images are labelled {LABEL_SESSION}={self.token})")
-        finally:
-            builder.engine.close()
-        return own
 
 
 SESSION_KEY = pytest.StashKey[SlimImageSession]()
@@ -177,6 +78,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="time an image build may take (default: no limit).",
     )
+    group.addoption(
+        "--slimimage-baseline",
+        default=None,
+        dest="slimimage_baseline",
+        metavar="PATH",
+        help="size baseline file (JSON) that max_growth compares against.",
+    )
+    group.addoption(
+        "--slimimage-update-baseline",
+        action="store_true",
+        default=False,
+        dest="slimimage_update_baseline",
+        help="rewrite the size baseline with this run's images (max_growth checks then pass).",
+    )
+    group.addoption(
+        "--slimimage-report",
+        default=None,
+        dest="slimimage_report",
+        metavar="PATH",
+        help="write a JSON report of every image (schema: docs/report.schema.json).",
+    )
+    group.addoption(
+        "--slimimage-markdown",
+        default=None,
+        dest="slimimage_markdown",
+        metavar="PATH",
+        help="write a Markdown size table (e.g. $GITHUB_STEP_SUMMARY).",
+    )
+    group.addoption(
+        "--slimimage-chart",
+        default=None,
+        dest="slimimage_chart",
+        metavar="PATH",
+        help="write an SVG chart of image sizes, budgets and baselines.",
+    )
+    parser.addini("slimimage_baseline", "size baseline file (JSON)", default="")
+    parser.addini("slimimage_report", "JSON report path", default="")
+    parser.addini("slimimage_markdown", "Markdown report path", default="")
+    parser.addini("slimimage_chart", "SVG chart path", default="")
     parser.addini("slimimage_require_engine", "a missing Docker engine is an error, not a skip", default="false")
     parser.addini("slimimage_keep_images", "keep the images the session built", default="false")
     parser.addini("slimimage_run_timeout", "default container run timeout in seconds", default="")
@@ -185,11 +125,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
-    config.stash[SESSION_KEY] = SlimImageSession(Settings.from_config(config), Path(str(config.rootpath)))
+    settings = Settings.from_config(config)
+    rootdir = Path(str(config.rootpath))
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider
+    cache_dir = cache.mkdir("slimimage-layers") if cache is not None else None
+    workerinput = getattr(config, "workerinput", None)  # set by xdist on its workers
+    if isinstance(workerinput, dict) and isinstance(workerinput.get("slimimage"), dict):
+        shared = workerinput["slimimage"]
+        state = SlimImageSession(
+            settings,
+            rootdir,
+            role="worker",
+            token=str(shared["token"]),
+            worker=f"{shared['token']}-{workerinput.get('workerid', 'gw')}",
+            shared_dir=Path(str(shared["shared_dir"])),
+            cache_dir=cache_dir,
+        )
+    else:
+        controller = getattr(config.option, "dist", "no") != "no" and not getattr(config.option, "collectonly", False)
+        token = uuid.uuid4().hex[:10]
+        state = SlimImageSession(
+            settings,
+            rootdir,
+            role="controller" if controller else "single",
+            token=token,
+            shared_dir=Path(tempfile.mkdtemp(prefix=f"pytest-slimimage-{token}-")),
+            cache_dir=cache_dir,
+        )
+    config.stash[SESSION_KEY] = state
 
 
-def _session(config: pytest.Config) -> SlimImageSession:
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: give every worker the run's token and the folder for shared builds."""
+    state = node.config.stash[SESSION_KEY]
+    node.workerinput["slimimage"] = {"token": state.token, "shared_dir": str(state.shared_dir)}
+
+
+def session_of(config: pytest.Config) -> SlimImageSession:
     return config.stash[SESSION_KEY]
+
+
+_session = session_of
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if wants(file_path, parent.config):
+        return DeclarationsFile.from_parent(parent, path=file_path)
+    return None
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -234,11 +217,25 @@ def slimimage_build(request: pytest.FixtureRequest) -> BuildFactory:
         name: str | None = None,
     ) -> BuiltImage:
         __tracebackhide__ = True
-        build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
-        builder = _builder_or_skip(config)
-        return builder.build(build_request, name=name)
+        return build_image(config, context, dockerfile=dockerfile, target=target, build_args=build_args, name=name)
 
     return build
+
+
+def build_image(
+    config: pytest.Config,
+    context: str | os.PathLike[str],
+    *,
+    dockerfile: str | os.PathLike[str] = "Dockerfile",
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> BuiltImage:
+    """Build (or reuse) an image for this session; no engine -> skip, or an error when required."""
+    __tracebackhide__ = True
+    build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
+    builder = _builder_or_skip(config)
+    return builder.build(build_request, name=name)
 
 
 def image_fixture(
@@ -342,13 +339,19 @@ def _marker_image(item: pytest.Item, name: str | None) -> BuiltImage:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, BuiltImage):
+            add_properties(item, value)
     outcome = yield
     found = item.stash.get(SPEC_KEY, None)
     image = item.stash.get(IMAGE_KEY, None)
     if isinstance(found, tuple) and image is not None:
         spec, _ = found
-        results = evaluate(image, spec)
-        _session(item.config).results.extend(results)
+        state = _session(item.config)
+        baseline = state.growth_baseline(image.name) if spec.max_growth is not None else None
+        results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
+        path, lineno, _ = item.location
+        warn_about(results, str(Path(str(item.config.rootpath)) / path), (lineno or 0) + 1)
         if any(not r.passed for r in results):
             raise MarkerCheckFailed(failure_text(results), tuple(results))
     return outcome
@@ -396,7 +399,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         exc = excinfo.value
         if isinstance(exc, ImageBuildError) and exc.log:
             report.sections.append(("slimimage build log", exc.log))
-        if isinstance(exc, (SlimImageError, MarkerCheckFailed)):
+        if isinstance(exc, (SlimImageError, MarkerCheckFailed, DeclaredCheckFailed)):
             path, lineno, _ = item.location
             report.longrepr = PlainRepr(str(exc), path, (lineno or 0) + 1, type(exc).__name__)
     if report.failed and report.when == "call":
@@ -434,28 +437,33 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = config.stash.get(SESSION_KEY, None)
     if state is None:
         return
-    own = state.finish()
-    state.summary.merge(own.to_json())
+    state.finish(exitstatus=int(session.exitstatus))
     workeroutput = getattr(config, "workeroutput", None)  # set by xdist on its workers
     if isinstance(workeroutput, dict):
-        workeroutput["slimimage"] = own.to_json()
+        workeroutput["slimimage"] = state.worker_payload()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """xdist controller: add a finished worker's figures to the session's summary."""
+    """xdist controller: add a finished worker's figures and image records to the session's."""
     state = node.config.stash.get(SESSION_KEY, None)
     data = getattr(node, "workeroutput", {}).get("slimimage")
     if state is not None and isinstance(data, dict):
-        state.summary.merge(data)
+        state.merge_worker(data)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(SESSION_KEY, None)
-    if state is None:
+    if state is None or state.role == "worker":
         return
+    records = state.all_records()
+    verbosity = config.get_verbosity()
+    if records and verbosity >= -1:
+        terminalreporter.section("slimimage", sep="-", bold=True)
+        for line in terminal_lines(records, verbose=verbosity >= 0):
+            terminalreporter.write_line(line)
     for line in state.summary.lines(keep_images=state.settings.keep_images):
         terminalreporter.write_line(line)
 
 
-__all__ = ["BuildFactory", "MarkerCheckFailed", "image_fixture", "slimimage_build"]
+__all__ = ["BuildFactory", "MarkerCheckFailed", "build_image", "image_fixture", "session_of", "slimimage_build"]

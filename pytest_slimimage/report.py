@@ -162,7 +162,7 @@ REPORT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "version": {"const": REPORT_VERSION},
-        "meta": {"type": "object", "description": "run facts: pytest exit status, engine version, duration"},
+        "meta": {"type": "object", "description": "run facts: duration (seconds), session token, pytest exit status"},
         "images": {
             "type": "array",
             "items": {
@@ -215,6 +215,11 @@ def _bar(fraction: float, width: int = 20) -> str:
     return ("█" * full + partial).ljust(width, "·") + ("▶" if fraction > 1 else "")
 
 
+def _cell(text: str) -> str:
+    """``text`` inside a table cell: a pipe would end the cell, even inside a code span."""
+    return text.replace("|", "\\|")
+
+
 def markdown_report(records: Sequence[ImageRecord]) -> str:
     """A Markdown table for ``$GITHUB_STEP_SUMMARY``: size bars relative to each budget."""
     lines = [
@@ -230,8 +235,8 @@ def markdown_report(records: Sequence[ImageRecord]) -> str:
         failed = "failed" in r.checks.values()
         verdict = ("❌ " if failed else "✅ ") + _verdicts(r) if r.checks else "-"
         lines.append(
-            f"| `{r.name}` | {format_size(r.size)} | {format_size(r.limit) if r.limit is not None else '-'} | {bar}"
-            f" | {_delta(r)} | {r.final_base or '-'} | {verdict} |"
+            f"| `{_cell(r.name)}` | {format_size(r.size)} | {format_size(r.limit) if r.limit is not None else '-'}"
+            f" | {bar} | {_delta(r)} | {_cell(r.final_base) or '-'} | {verdict} |"
         )
     if not records:
         lines.append("| (no images) | | | | | | |")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +45,13 @@ class Settings:
     run_timeout: float = 30.0
     build_timeout: float | None = None
     run_limits: RunLimits = field(default_factory=RunLimits)
+    baseline: Path | None = None
+    """The size baseline file (absolute), when one is configured."""
+    update_baseline: bool = False
+    report: Path | None = None
+    """Where to write the JSON report."""
+    markdown: Path | None = None
+    chart: Path | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -62,7 +70,26 @@ class Settings:
             except Exception as exc:
                 raise pytest.UsageError(f"{ini}: {exc}") from None
 
+        def path(option: str, ini: str) -> Path | None:
+            value = pick(option, ini)
+            if value in (None, ""):
+                return None
+            where = Path(str(value)).expanduser()
+            return where if where.is_absolute() else Path(str(config.rootpath)) / where
+
+        update = _bool(config.getoption("slimimage_update_baseline") or False, "--slimimage-update-baseline")
+        baseline = path("slimimage_baseline", "slimimage_baseline")
+        if update and baseline is None:
+            raise pytest.UsageError(
+                "--slimimage-update-baseline needs a baseline file: --slimimage-baseline PATH or the ini key"
+                " slimimage_baseline"
+            )
         return cls(
+            baseline=baseline,
+            update_baseline=update,
+            report=path("slimimage_report", "slimimage_report"),
+            markdown=path("slimimage_markdown", "slimimage_markdown"),
+            chart=path("slimimage_chart", "slimimage_chart"),
             require_engine=_bool(
                 pick("slimimage_require_engine", "slimimage_require_engine"), "slimimage_require_engine"
             ),

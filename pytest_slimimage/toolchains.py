@@ -1,6 +1,8 @@
-"""Find compilers and toolchains in an image's filesystem, by file name and by package records.
+"""Find compilers and toolchains in an image's filesystem: by file name, by what an executable
+is (the toolchain markers the layer index found in its bytes, whatever it is named), and by
+package records.
 
-Pure: reads a :class:`FileSystem` (paths, modes and the captured package databases).
+Pure: reads a :class:`FileSystem` (paths, modes, ELF facts and the captured package databases).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ APK_INSTALLED = "/lib/apk/db/installed"
 
 
 def is_package_database(path: str, size: int = 0) -> bool:
-    """The files whose contents the layer index keeps for :func:`find_toolchains`."""
+    """The package databases :func:`find_toolchains` reads (the layer index keeps their contents)."""
     return path in (DPKG_STATUS, APK_INSTALLED) or path.startswith(DPKG_STATUS_DIR)
 
 
@@ -58,27 +60,35 @@ class Finding:
     """One piece of evidence of a toolchain: a file, or a package record."""
 
     name: str
-    """The tool or package: ``gcc``, ``x86_64-linux-gnu-gcc-12``, ``package gcc-12``."""
+    """The tool or package: ``gcc``, ``x86_64-linux-gnu-gcc-12``, ``package gcc-12``; for a file
+    found by content, its marker (``gcc-driver``)."""
     where: str
     """The path of the file, or the database holding the record."""
     kind: str
     """``file`` or ``package``."""
+    by: str = "name"
+    """How a file was found: ``name`` (its name is a compiler's) or ``content`` (its bytes are)."""
 
     def __str__(self) -> str:
         if self.kind == "package":
             return f"package {self.name} (installed, per {self.where})"
+        if self.by == "content":
+            return f"{self.where} ({self.name} by content)"
         return self.where
 
 
-def _allowed(name: str, where: str, allow: Iterable[str]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(where, pat) for pat in allow)
+def _allowed(name: str, where: str, allow: Iterable[str], *names: str) -> bool:
+    return any(fnmatch.fnmatchcase(n, pat) for pat in allow for n in (name, where, *names))
 
 
 def find_toolchains(fs: FileSystem, allow: Iterable[str] = ()) -> tuple[Finding, ...]:
     """Every compiler or toolchain file and package record in ``fs``, sorted.
 
-    ``allow`` holds glob patterns matched against a tool's name, a package's name, or a path
-    (``"as"``, ``"/usr/bin/ld*"``, ``"binutils"``)."""
+    A file counts when its name is a compiler's (``gcc-12``, ``cc1``, ``ld``; symlinks to an
+    executable included) or, whatever its name, when the layer index found a toolchain marker
+    in its bytes (a GCC driver copied to ``/usr/local/bin/notacompiler``). ``allow`` holds glob
+    patterns matched against a tool's name, a marker, a package's name, or a path (``"as"``,
+    ``"gcc-driver"``, ``"/usr/bin/ld*"``, ``"binutils"``)."""
     allow = tuple(allow)
     found: list[Finding] = []
     for entry in fs:
@@ -88,8 +98,12 @@ def find_toolchains(fs: FileSystem, allow: Iterable[str] = ()) -> tuple[Finding,
         if target is None or not target.executable:  # a link to a directory, a dangling link, a data file
             continue
         base = entry.path.rsplit("/", 1)[-1]
-        if COMPILER_FILE.match(base) and not _allowed(base, entry.path, allow):
-            found.append(Finding(base, entry.path, "file"))
+        markers = entry.elf.markers if entry.elf is not None and entry.kind != "symlink" else ()
+        if COMPILER_FILE.match(base):
+            if not _allowed(base, entry.path, allow, *markers):
+                found.append(Finding(base, entry.path, "file"))
+        elif markers and not _allowed(base, entry.path, allow, *markers):
+            found.append(Finding(markers[0], entry.path, "file", by="content"))
     for path, data in fs.contents.items():
         for package in _installed_packages(path, data):
             if _PKG.match(package) and not _allowed(package, path, allow):

@@ -19,6 +19,7 @@ from pytest_slimimage import (
     assert_final_base,
     assert_max_size,
     assert_no_compilers,
+    assert_runnable,
     assert_runs,
     image_fixture,
 )
@@ -60,11 +61,13 @@ def test_the_example_project_passes_as_the_article_says() -> None:
     summary = re.search(r"^=+ (?P<counts>.*?) in [\d.]+s(?: \([^)]*\))? =+$", proc.stdout, re.M)
     assert summary is not None, output
     counts = {outcome: int(n) for n, outcome in re.findall(r"(\d+) (\w+)", summary.group("counts"))}
-    assert counts == {"passed": 6, "xfailed": len(XFAIL_REASONS)}, output
+    assert counts == {"passed": 12, "xfailed": len(XFAIL_REASONS)}, output
+    for check in ("max_size", "warn_size", "final_base", "exec_form", "no_compilers", "runs"):
+        assert f"PASSED pyproject.toml::hello::{check}" in output, output
     for test, reason in XFAIL_REASONS.items():
         assert f"XFAIL tests/test_article_images.py::{test} - {reason}" in proc.stdout, output
     assert re.search(
-        r"^slimimage: 5 image build\(s\), \d+ marker check\(s\) \(5 failed\);"
+        r"^slimimage: 5 image build\(s\), \d+ check\(s\) \(5 failed\);"
         r" removed 5 image tag\(s\) and 0 leftover container\(s\)$",
         proc.stdout,
         re.M,
@@ -136,6 +139,9 @@ def test_multistage_does_not_run(multistage: BuiltImage) -> None:
         "  stdout: (empty)",
         "  stderr:",
         "    | /bin/sh: 1: [./hello]: not found",
+        "  diagnosis: [./hello], which /bin/sh -c runs, is not in the image (relative to WORKDIR /: /[./hello])",
+        "    looked for /[./hello] ([./hello] relative to WORKDIR /)",
+        "    similar names in the image: /hello",
         '  hint: the command is not valid JSON, so /bin/sh ran it as a command line: use exec form CMD ["./hello"]',
     ]
 
@@ -153,7 +159,26 @@ def test_dynamic_scratch_is_tiny_but_does_not_run(dynamic_scratch: BuiltImage) -
         assert_runs(dynamic_scratch, "hello world")
     lines = failure(excinfo)
     assert "    | exec ./hello: no such file or directory" in lines
-    assert "link statically (gcc -static)" in lines[-1]
+    assert (
+        "  diagnosis: ./hello (/hello) is dynamically linked, and its ELF loader /lib64/ld-linux-x86-64.so.2"
+        " is not in the image"
+    ) in lines
+    assert "    loader /lib64/ld-linux-x86-64.so.2: not in the image" in lines
+    assert lines[-1].startswith("  hint: link statically (gcc -static")
+    assert "use a final base with libc" in lines[-1]
+
+
+def test_dynamic_scratch_is_diagnosed_without_running(dynamic_scratch: BuiltImage) -> None:
+    started = dynamic_scratch.runs_started
+    with pytest.raises(ImageCheckFailed) as excinfo:
+        assert_runnable(dynamic_scratch)
+    lines = failure(excinfo)
+    assert lines[0] == (
+        "dynamic_scratch: runnable: ./hello (/hello) is dynamically linked, and its ELF loader"
+        " /lib64/ld-linux-x86-64.so.2 is not in the image"
+    )
+    assert lines[-1].startswith("  hint: link statically (gcc -static")
+    assert dynamic_scratch.runs_started == started  # diagnosed from the layers: no container was started
 
 
 # ------------------------------------------------------------------------------ 4. static scratch

@@ -79,5 +79,5 @@ def test_failing_build_names_the_step_and_keeps_the_log(pytester: pytest.Pyteste
 
     # The failed build counts, and only the healthy image had a tag to remove.
     assert [line for line in output if line.startswith("slimimage:")] == [
-        "slimimage: 2 image build(s), 2 marker check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
+        "slimimage: 2 image build(s), 2 check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
     ]

@@ -40,8 +40,8 @@ def test_after():
             '@pytest.mark.slimimage(max_sise="1kB")',
             [
                 "@pytest.mark.slimimage on test_bad_marker.py::test_bad: unknown keyword 'max_sise'"
-                " (did you mean 'max_size'?); known keywords: max_size, final_base, exec_form, no_compilers, runs,"
-                " image"
+                " (did you mean 'max_size'?); known keywords: max_size, warn_size, max_growth, final_base, exec_form,"
+                " no_compilers, lint, runnable, max_waste, runs, image"
             ],
             id="unknown-keyword",
         ),

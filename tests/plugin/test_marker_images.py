@@ -55,7 +55,7 @@ def test_runs_with_args(good):
     result = project.runpytest("-rA")
     result.assert_outcomes(passed=2)
     assert summary_lines(result) == [
-        "slimimage: 1 image build(s), 6 marker check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
+        "slimimage: 1 image build(s), 6 check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
     ]
 
 
@@ -88,7 +88,7 @@ def test_shell(shell):
     # the failing test's report carries the image's build log
     assert any(line.startswith("-") and "slimimage build log: shell (pytest-slimimage/shell:" in line
                for line in result.outlines)  # fmt: skip
-    assert summary_lines(result)[0].startswith("slimimage: 1 image build(s), 4 marker check(s) (3 failed);")
+    assert summary_lines(result)[0].startswith("slimimage: 1 image build(s), 4 check(s) (3 failed);")
 
 
 def test_choosing_the_image(project: pytest.Pytester) -> None:

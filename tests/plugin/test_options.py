@@ -13,8 +13,22 @@ OPTIONS = (
     "--slimimage-keep-images",
     "--slimimage-run-timeout=SECONDS",
     "--slimimage-build-timeout=SECONDS",
+    "--slimimage-baseline=PATH",
+    "--slimimage-update-baseline",
+    "--slimimage-report=PATH",
+    "--slimimage-markdown=PATH",
+    "--slimimage-chart=PATH",
 )
-INI_KEYS = ("slimimage_require_engine", "slimimage_keep_images", "slimimage_run_timeout", "slimimage_build_timeout")
+INI_KEYS = (
+    "slimimage_baseline",
+    "slimimage_report",
+    "slimimage_markdown",
+    "slimimage_chart",
+    "slimimage_require_engine",
+    "slimimage_keep_images",
+    "slimimage_run_timeout",
+    "slimimage_build_timeout",
+)
 GROUP = "container image checks (pytest-slimimage):"
 
 
@@ -92,7 +106,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     markers.stdout.fnmatch_lines(
         [
             "@pytest.mark.slimimage(max_size=None, final_base=None, exec_form=False, no_compilers=False, runs=None,"
-            " image=None): check the image fixture the test uses (pytest-slimimage)"
+            " warn_size=None, max_growth=None, lint=False, runnable=False, max_waste=None, image=None):"
+            " check the image fixture the test uses (pytest-slimimage)"
         ]
     )
 

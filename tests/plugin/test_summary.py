@@ -39,7 +39,7 @@ def build_one(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, 
 def test_summary_says_images_were_removed(pytester: pytest.Pytester, docker_engine: docker.DockerClient) -> None:
     result, tag = build_one(pytester)
     assert summary_lines(result) == [
-        "slimimage: 1 image build(s), 2 marker check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
+        "slimimage: 1 image build(s), 2 check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
     ]
     with pytest.raises(docker.errors.ImageNotFound):
         docker_engine.images.get(tag)
@@ -55,7 +55,7 @@ def test_keep_images_keeps_the_printed_tags(
     request.addfinalizer(lambda: remove_tag(docker_engine, tag))
 
     assert summary_lines(result) == [
-        "slimimage: 1 image build(s), 2 marker check(s) (0 failed); kept 1 image tag(s) (--slimimage-keep-images),"
+        "slimimage: 1 image build(s), 2 check(s) (0 failed); kept 1 image tag(s) (--slimimage-keep-images),"
         " removed 0 leftover container(s)",
         f"slimimage: kept {tag}",
     ]
@@ -76,10 +76,10 @@ def test_failed_cleanup_is_reported_not_an_internal_error(
         """
         from pytest_slimimage.image import ImageBuilder
 
-        def broken(self, *, keep):
+        def broken(self):
             raise RuntimeError("the engine went away")
 
-        ImageBuilder.cleanup = broken  # a subprocess of its own: nothing to restore
+        ImageBuilder.remove_containers = broken  # a subprocess of its own: nothing to restore
         """
     )
     write_context(pytester, "kept", EXEC_FORM_DOCKERFILE)
@@ -92,5 +92,5 @@ def test_failed_cleanup_is_reported_not_an_internal_error(
     assert result.ret == pytest.ExitCode.OK
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     first, failed = summary_lines(result)
-    assert first.startswith("slimimage: 1 image build(s), 2 marker check(s) (0 failed); removed 0 image tag(s)")
+    assert first.startswith("slimimage: 1 image build(s), 2 check(s) (0 failed); removed 0 image tag(s)")
     assert failed.startswith("slimimage: cleanup failed: RuntimeError: the engine went away (images are labelled ")

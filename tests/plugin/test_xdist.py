@@ -95,7 +95,7 @@ def test_xdist_matches_serial(pytester: pytest.Pytester) -> None:
 
     # one summary line, merged over the workers: the same checks; every worker removed its tags
     pattern = re.compile(
-        r"slimimage: (\d+) image build\(s\), 6 marker check\(s\) \(2 failed\);"
+        r"slimimage: (\d+) image build\(s\), 6 check\(s\) \(2 failed\);"
         r" removed (\d+) image tag\(s\) and 0 leftover container\(s\)"
     )
     for result in (serial, parallel):

@@ -3,16 +3,29 @@
 Layer tars hold entries as the engine writes them (relative names, ``.wh.`` whiteouts);
 the outer archives follow the two layouts the engine emits: the classic docker-archive
 (``<id>/layer.tar`` + ``manifest.json``) and the OCI image layout (``blobs/sha256/<hex>``).
+The engine's overlay2 storage of a layer is made from the same tars (:func:`tar_split`,
+:func:`unpack_overlay`), and real ELF programs by the host's C compiler (:func:`compile_c`).
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
+import stat
+import subprocess
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_slimimage.facts import normalise
 
 
 @dataclass(frozen=True)
@@ -171,3 +184,72 @@ def chunks(data: bytes, size: int) -> Iterable[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
         yield b""
+
+
+# ------------------------------------------------------------------------------ real executables
+HELLO_C = b'#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
+
+
+def compile_c(directory: Path, name: str, *flags: str, source: bytes = HELLO_C) -> bytes:
+    """A real ELF program built by the host's C compiler (skips the test where there is none)."""
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:  # pragma: no cover - the project's machines have gcc
+        pytest.skip("needs a C compiler on the host (gcc or cc) to build real ELF test files")
+    src = directory / f"{name}.c"
+    src.write_bytes(source)
+    out = directory / name
+    subprocess.run([compiler, "-Os", "-o", str(out), str(src), *flags], check=True, capture_output=True)
+    return out.read_bytes()
+
+
+# ------------------------------------------------------------------ the engine's overlay2 storage
+def tar_split(layer: bytes) -> bytes:
+    """The layer's ``tar-split.json.gz`` as the engine stores it: gzip'd JSON lines, the raw
+    bytes between contents as segments (type 2, base64 payload), each member as a file entry
+    (type 1: its name and content size, no content)."""
+    records: list[dict[str, object]] = []
+    pos = 0
+
+    def segment(data: bytes) -> None:
+        records.append({"type": 2, "payload": base64.b64encode(data).decode(), "position": len(records)})
+
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:") as tar:
+        for member in tar:
+            size = member.size if member.isreg() else 0
+            segment(layer[pos : member.offset_data])
+            record: dict[str, object] = {"type": 1, "name": member.name, "payload": None, "position": len(records)}
+            if size:
+                record["size"] = size
+            records.append(record)
+            pos = member.offset_data + size
+    segment(layer[pos:])
+    return gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode())
+
+
+def unpack_overlay(layer: bytes, root: Path, *, devices: bool) -> None:
+    """Apply ``layer`` to ``root`` as the engine fills an overlay2 ``diff`` directory: with
+    ``devices``, a ``.wh.`` whiteout becomes a 0/0 character device and ``.wh..wh..opq`` the
+    ``trusted.overlay.opaque=y`` xattr of its directory (both need root); without, they are left out."""
+    root.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(layer), mode="r:") as tar:
+        for member in tar:
+            path = root / normalise(member.name).lstrip("/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.name == ".wh..wh..opq":
+                if devices:
+                    os.setxattr(path.parent, "trusted.overlay.opaque", b"y")
+            elif path.name.startswith(".wh."):
+                if devices:
+                    os.mknod(path.parent / path.name[4:], stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            elif member.isdir():
+                path.mkdir(exist_ok=True)
+                path.chmod(member.mode)
+            elif member.issym():
+                os.symlink(member.linkname, path)
+            elif member.islnk():
+                os.link(root / normalise(member.linkname).lstrip("/"), path)
+            elif member.isreg():
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                path.write_bytes(extracted.read())
+                path.chmod(member.mode)

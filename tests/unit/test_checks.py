@@ -635,7 +635,18 @@ def test_from_value_rejects(value: object, message: str) -> None:
 
 
 def test_check_names() -> None:
-    assert CHECKS == ("max_size", "final_base", "exec_form", "no_compilers", "runs")
+    assert CHECKS == (
+        "max_size",
+        "warn_size",
+        "max_growth",
+        "final_base",
+        "exec_form",
+        "no_compilers",
+        "lint",
+        "runnable",
+        "max_waste",
+        "runs",
+    )
 
 
 def test_message_hides_hint_when_passed() -> None:

@@ -1,20 +1,36 @@
-"""The layer index over ``docker save`` archives built in memory: both layouts, streamed."""
+"""The layer index over ``docker save`` archives built in memory (both layouts, streamed), over
+the engine's overlay2 store (tar-split records and ``diff`` directories made from the same
+tars), executables probed, known layers skipped."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
+import os
+import shutil
+import stat
+from pathlib import Path
 
 import pytest
 
+from pytest_slimimage.elfprobe import probe_elf
+from pytest_slimimage.engine import layer_source
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import FileEntry
 from pytest_slimimage.layers import (
+    FINGERPRINT_BYTES,
     LayerIndex,
+    LayerMismatch,
     SavedImage,
+    StorageMismatch,
+    chain_ids,
     index_layer,
+    index_overlay_dir,
     index_saved_image,
+    index_tar_split,
+    keeps_content,
     merge_layers,
     stream_from_chunks,
 )
@@ -23,6 +39,7 @@ from pytest_slimimage.toolchains import is_package_database
 from .archives import (
     chunks,
     classic_archive,
+    compile_c,
     directory,
     executable,
     file,
@@ -31,6 +48,8 @@ from .archives import (
     oci_archive,
     sha256,
     symlink,
+    tar_split,
+    unpack_overlay,
 )
 
 BASE = make_tar(
@@ -271,3 +290,295 @@ def test_oci_index_pointing_at_nothing() -> None:
     index_json = json.dumps({"manifests": [{"digest": "sha256:" + "0" * 64}]}).encode()
     with pytest.raises(SlimImageError, match=r"^the image export's OCI index points at no manifest$"):
         index(make_tar([file("oci-layout", b"{}"), file("index.json", index_json)]))
+
+
+# ------------------------------------------------------------------------------ probing executables
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    where = tmp_path_factory.mktemp("elf")
+    return {"dynamic": compile_c(where, "dynamic"), "static": compile_c(where, "static", "-static")}
+
+
+def probed_tar(programs: dict[str, bytes]) -> bytes:
+    return make_tar(
+        [
+            directory("usr/"),
+            directory("usr/bin/"),
+            executable("usr/bin/app", programs["dynamic"]),
+            hardlink("usr/bin/app-again", "usr/bin/app"),
+            executable("usr/bin/tool", programs["static"]),
+            file("usr/bin/not-executable", programs["dynamic"]),
+            executable("usr/bin/run.sh", b"#!/bin/sh -e\nexec /usr/bin/app\n"),
+            executable("usr/bin/empty", b""),
+            symlink("usr/bin/app-link", "app"),
+            directory("etc/"),
+            file("etc/ld.so.conf", b"include /etc/ld.so.conf.d/*.conf\n"),
+            directory("etc/ld.so.conf.d/"),
+            file("etc/ld.so.conf.d/app.conf", b"/opt/app/lib\n"),
+            executable("etc/ld.so.conf.d/odd.conf", b"#!/bin/false\n"),  # kept and probed alike
+            file("etc/ld.so.conf.bak", b"not kept\n"),
+        ]
+    )
+
+
+def test_executables_are_probed(programs: dict[str, bytes]) -> None:
+    layer = index_layer(io.BytesIO(probed_tar(programs)), want_content=keeps_content)
+    app = layer.entries["/usr/bin/app"]
+    assert app.elf == probe_elf(programs["dynamic"])
+    assert app.elf is not None and app.elf.interp is not None and "libc.so.6" in app.elf.needed
+    tool = layer.entries["/usr/bin/tool"].elf
+    assert tool is not None and tool.static
+    assert layer.entries["/usr/bin/run.sh"].shebang == "/bin/sh -e"
+    assert layer.entries["/usr/bin/run.sh"].elf is None
+    assert layer.entries["/usr/bin/not-executable"].elf is None  # a library or data: not probed
+    assert layer.entries["/usr/bin/empty"] == FileEntry("/usr/bin/empty", "file", 0, 0o755)
+    assert layer.entries["/usr/bin/app-link"].elf is None  # symlinks are resolved by the reader of the facts
+    assert layer.entries["/etc/ld.so.conf.d/odd.conf"].shebang == "/bin/false"
+
+
+def test_a_hard_link_gets_the_facts_of_its_target_in_the_same_layer(programs: dict[str, bytes]) -> None:
+    layer = index_layer(io.BytesIO(probed_tar(programs)))
+    again = layer.entries["/usr/bin/app-again"]
+    assert (again.kind, again.link, again.size) == ("hardlink", "/usr/bin/app", 0)
+    assert again.elf == layer.entries["/usr/bin/app"].elf is not None
+    other_layer = index_layer(io.BytesIO(make_tar([hardlink("usr/bin/x", "usr/bin/app")])))
+    assert other_layer.entries["/usr/bin/x"].elf is None
+
+
+def test_the_loaders_configuration_and_package_databases_are_kept(programs: dict[str, bytes]) -> None:
+    layer = index_layer(io.BytesIO(probed_tar(programs)), want_content=keeps_content)
+    assert layer.contents == {
+        "/etc/ld.so.conf": b"include /etc/ld.so.conf.d/*.conf\n",
+        "/etc/ld.so.conf.d/app.conf": b"/opt/app/lib\n",
+        "/etc/ld.so.conf.d/odd.conf": b"#!/bin/false\n",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [("/var/lib/dpkg/status", True), ("/var/lib/dpkg/status.d/libc6", True), ("/lib/apk/db/installed", True),
+     ("/etc/ld.so.conf", True), ("/etc/ld.so.conf.d/x.conf", True), ("/etc/ld.so.conf.bak", False),
+     ("/etc/ld.so.cache", False), ("/etc/os-release", False)],
+)  # fmt: skip
+def test_keeps_content(path: str, kept: bool) -> None:
+    assert keeps_content(path, 10) is kept
+
+
+def test_merge_keeps_the_probe_facts(programs: dict[str, bytes]) -> None:
+    lower = index_layer(io.BytesIO(probed_tar(programs)))
+    upper = index_layer(io.BytesIO(make_tar([executable("usr/bin/run.sh", b"#!/bin/bash\n")])))
+    fs = merge_layers([lower, upper])
+    app = fs.entries["/usr/bin/app"]
+    assert app.elf is not None and app.elf == lower.entries["/usr/bin/app"].elf
+    assert app.layer == 0
+    assert fs.entries["/usr/bin/app-again"].elf == app.elf
+    assert (fs.entries["/usr/bin/run.sh"].shebang, fs.entries["/usr/bin/run.sh"].layer) == ("/bin/bash", 1)
+    assert fs.entries["/usr/bin/app"] == dataclasses.replace(lower.entries["/usr/bin/app"], layer=0)
+
+
+def test_probing_is_the_same_streamed_in_small_chunks(programs: dict[str, bytes]) -> None:
+    archive = classic_archive([probed_tar(programs), UPPER])
+    streamed = index_saved_image(stream_from_chunks(chunks(archive, 997)), want_content=keeps_content)
+    whole = index(archive, want_content=keeps_content)
+    assert streamed.layers == whole.layers
+    assert streamed.layers[0].entries["/usr/bin/app"].elf is not None
+
+
+# --------------------------------------------------------------------------- fingerprints, skipping
+def test_index_layer_records_the_tars_length_and_first_bytes() -> None:
+    layer = index_layer(io.BytesIO(BASE))
+    assert layer.tar_size == len(BASE)
+    assert layer.head_digest == "sha256:" + sha256(BASE[:FINGERPRINT_BYTES])
+
+
+def marked(layer: LayerIndex) -> LayerIndex:
+    """``layer`` with an entry no tar has: seen in a result, it proves the layer was not parsed."""
+    fake = FileEntry("/known-not-parsed", "file")
+    return dataclasses.replace(layer, entries={**layer.entries, fake.path: fake})
+
+
+@pytest.mark.parametrize("layout", ["classic", "oci"])
+def test_known_layers_are_drained_not_parsed(layout: str) -> None:
+    archive = classic_archive([BASE, UPPER]) if layout == "classic" else oci_archive([BASE, UPPER])
+    known = marked(index_layer(io.BytesIO(BASE)))
+    saved = index(archive, known=[known])
+    assert saved.layers[0] is known
+    assert "/known-not-parsed" not in saved.layers[1].entries
+    assert saved.layers[1] == index(archive).layers[1]
+
+
+def test_known_layers_recognised_in_a_stream() -> None:
+    archive = classic_archive([BASE, UPPER, BASE], link_repeats=True)
+    known = marked(index_layer(io.BytesIO(UPPER)))
+    saved = index_saved_image(stream_from_chunks(chunks(archive, 4096)), known=[known])
+    assert [la.digest for la in saved.layers] == ["sha256:" + sha256(t) for t in (BASE, UPPER, BASE)]
+    assert saved.layers[1] is known
+
+
+def test_a_known_layer_without_a_fingerprint_is_parsed_in_the_classic_layout() -> None:
+    known = dataclasses.replace(marked(index_layer(io.BytesIO(BASE))), tar_size=0, head_digest="")
+    saved = index(classic_archive([BASE, UPPER]), known=[known])
+    assert "/known-not-parsed" not in saved.layers[0].entries
+
+
+def test_a_layer_that_only_looks_known_is_caught() -> None:
+    """Same length, same first 64 KiB, another digest: the drained layer was not the known one."""
+    padding = file("padding", b"p" * FINGERPRINT_BYTES)
+    real = make_tar([padding, file("tail", b"real")])
+    other = make_tar([padding, file("tail", b"fake")])
+    assert len(real) == len(other) and real[:FINGERPRINT_BYTES] == other[:FINGERPRINT_BYTES] and real != other
+    known = index_layer(io.BytesIO(other))
+    with pytest.raises(
+        LayerMismatch, match=r"has the length and first bytes of sha256:[0-9a-f]{64} but not its digest"
+    ):
+        index(classic_archive([real]), known=[known])
+    assert index(classic_archive([real])).layers[0].entries["/tail"].size == 4
+
+
+@pytest.mark.parametrize("archive", list(ARCHIVES.values()), ids=list(ARCHIVES))
+def test_trusting_the_configs_diff_ids_gives_the_same_index(archive: bytes) -> None:
+    trusted = index(archive, want_content=keeps_content, trust_config=True)
+    assert trusted.layers == index(archive, want_content=keeps_content).layers
+
+
+def test_trusting_the_config_a_recognised_layer_is_checked_against_it() -> None:
+    padding = file("padding", b"p" * FINGERPRINT_BYTES)
+    real = make_tar([padding, file("tail", b"real")])
+    other = make_tar([padding, file("tail", b"fake")])
+    known = index_layer(io.BytesIO(other))
+    assert index(classic_archive([other]), known=[known], trust_config=True).layers[0] is known
+    with pytest.raises(
+        LayerMismatch, match=r"^a layer of the export was taken for sha256:\w+; the config says sha256:"
+    ):
+        index(classic_archive([real]), known=[known], trust_config=True)
+
+
+def test_trusting_a_config_without_diff_ids() -> None:
+    manifest = json.dumps([{"Config": "c.json", "Layers": ["abc/layer.tar"]}]).encode()
+    archive = make_tar([file("abc/layer.tar", BASE), file("c.json", b"{}"), file("manifest.json", manifest)])
+    with pytest.raises(SlimImageError) as info:
+        index(archive, trust_config=True)
+    assert str(info.value) == "the image export's config does not list the diff ids of its 1 layer(s)"
+    assert index(archive).layers[0].digest == "sha256:" + sha256(BASE)
+
+
+# ------------------------------------------------------------------------------ plumbing, streams
+def test_chain_ids() -> None:
+    # gcc:latest on the project's machines: debian's layer, then the compiler's
+    diff_ids = ["sha256:6029a2159e96d694ac249d5d859adea51cc661382d80f5ac14d586b783253d71",
+                "sha256:acb4c9b83752d0c77d0bfc4cff82c16e52bfd90cead1a1528155db12d5297ea6"]  # fmt: skip
+    assert chain_ids(diff_ids) == [
+        diff_ids[0],
+        "sha256:e9aa2871182673cd4b9da23179c89875183382520f522a00f3970be8641c9ff5",
+    ]
+    assert chain_ids([]) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "source"), [(None, "auto"), ("", "auto"), ("export", "export"), (" Storage ", "storage")]
+)
+def test_layer_source(value: str | None, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLIMIMAGE_LAYER_SOURCE", raising=False)
+    assert layer_source(value) == source
+
+
+def test_layer_source_from_the_environment_and_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIMIMAGE_LAYER_SOURCE", "export")
+    assert layer_source() == "export"
+    assert layer_source("auto") == "auto"  # an explicit value wins
+    monkeypatch.setenv("SLIMIMAGE_LAYER_SOURCE", "disk")
+    with pytest.raises(SlimImageError) as info:
+        layer_source()
+    assert str(info.value) == "SLIMIMAGE_LAYER_SOURCE must be one of auto, export, storage (got 'disk')"
+
+
+# ------------------------------------------------------------------------ the engine's overlay2 store
+WALKED = make_tar(  # in the order the engine's differ walks a layer directory: names sorted per directory
+    [
+        directory("etc/"),
+        file("etc/.wh.hostname"),
+        file("etc/ld.so.conf", b"/opt/lib\n"),
+        directory("opt/"),
+        directory("opt/cache/"),
+        file("opt/cache/.wh..wh..opq"),
+        file("opt/cache/fresh", b"new"),
+        file("opt/.wh.gone"),
+        directory("usr/"),
+        directory("usr/bin/"),
+        executable("usr/bin/a-script", b"#!/bin/sh\n"),
+        symlink("usr/bin/link", "a-script"),
+        executable("usr/bin/z-first", b"\x7fELF-not-really"),
+        hardlink("usr/bin/z-second", "usr/bin/z-first"),
+    ]
+)
+
+
+@pytest.mark.parametrize("tar", [BASE, UPPER, TOP, WALKED], ids=["base", "upper", "top", "walked"])
+def test_tar_split_and_diff_dir_give_the_exports_index(tar: bytes, tmp_path: Path) -> None:
+    (tmp_path / "tar-split.json.gz").write_bytes(tar_split(tar))
+    unpack_overlay(tar, tmp_path / "diff", devices=False)
+    digest = "sha256:" + sha256(tar)
+    stored = index_tar_split(
+        tmp_path / "tar-split.json.gz", tmp_path / "diff", digest=digest, want_content=keeps_content
+    )
+    assert stored == index_layer(io.BytesIO(tar), want_content=keeps_content)  # fingerprint included
+
+
+def test_tar_split_with_real_programs(programs: dict[str, bytes], tmp_path: Path) -> None:
+    tar = probed_tar(programs)
+    (tmp_path / "split.gz").write_bytes(tar_split(tar))
+    unpack_overlay(tar, tmp_path / "diff", devices=False)
+    stored = index_tar_split(tmp_path / "split.gz", tmp_path / "diff", digest="sha256:" + sha256(tar))
+    assert stored == index_layer(io.BytesIO(tar))
+    assert stored.entries["/usr/bin/app-again"].elf is not None
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("missing", r"^the layer's file /etc/hostname is missing from "),
+     ("resized", r"^the layer's file /etc/hostname in .* is not the 4-byte file it records$"),
+     ("escape", r"^the layer's file /usr/bin/gcc-12 leads out of ")],
+)  # fmt: skip
+def test_tar_split_and_a_directory_that_disagree(damage: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "split.gz").write_bytes(tar_split(BASE))
+    diff = tmp_path / "diff"
+    unpack_overlay(BASE, diff, devices=False)
+    if damage == "missing":
+        (diff / "etc" / "hostname").unlink()
+    elif damage == "resized":
+        (diff / "etc" / "hostname").write_bytes(b"a longer name\n")
+    else:  # a directory on the way to an executable leads out of the layer
+        outside = tmp_path / "outside"
+        (outside / "bin").mkdir(parents=True)
+        (outside / "bin" / "gcc-12").write_bytes((diff / "usr" / "bin" / "gcc-12").read_bytes())
+        shutil.rmtree(diff / "usr")
+        (diff / "usr").symlink_to(outside)
+    with pytest.raises(StorageMismatch, match=message):
+        index_tar_split(tmp_path / "split.gz", diff, digest="sha256:" + sha256(BASE))
+
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="overlay whiteouts are character devices and trusted.* xattrs: making them needs root"
+)
+
+
+@needs_root
+def test_walking_a_diff_dir_translates_overlay_whiteouts(tmp_path: Path) -> None:
+    unpack_overlay(WALKED, tmp_path, devices=True)
+    assert os.getxattr(tmp_path / "opt" / "cache", "trusted.overlay.opaque") == b"y"
+    walked = index_overlay_dir(tmp_path, digest="sha256:" + sha256(WALKED), want_content=keeps_content)
+    exported = index_layer(io.BytesIO(WALKED), want_content=keeps_content)
+    assert walked.whiteouts == exported.whiteouts == ["/etc/hostname", "/opt/gone"]
+    assert walked.opaque_dirs == exported.opaque_dirs == ["/opt/cache"]
+    assert walked.entries == exported.entries
+    assert walked.contents == exported.contents
+    assert (walked.digest, walked.size) == (exported.digest, exported.size)
+    assert (walked.tar_size, walked.head_digest) == (0, "")  # no tar was read
+
+
+@needs_root
+def test_a_device_that_is_not_a_whiteout_stays_an_entry(tmp_path: Path) -> None:
+    os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    walked = index_overlay_dir(tmp_path, digest="sha256:x")
+    assert walked.whiteouts == []
+    assert walked.entries["/null"].kind == "other"

@@ -34,14 +34,42 @@ def test_empty_spec_asks_nothing() -> None:
 
 
 def test_every_check_keyword() -> None:
-    result = spec(max_size="74 MB", final_base="scratch", exec_form=True, no_compilers=True, runs="hi")
+    result = spec(
+        max_size="74 MB",
+        warn_size="60MB",
+        max_growth="5%",
+        final_base="scratch",
+        exec_form=True,
+        no_compilers=True,
+        lint=["SI004"],
+        runnable=True,
+        max_waste="10%",
+        runs="hi",
+    )
     assert result.max_size == 74_000_000
     assert result.max_size_text == "74 MB"
+    assert result.warn_size == 60_000_000
+    assert result.max_growth is not None and result.max_growth.percent == 5.0
     assert result.final_base == ("scratch",)
     assert result.exec_form is True
     assert result.no_compilers == ()
+    assert result.lint == ("SI004",)
+    assert result.runnable is True
+    assert result.max_waste == "10%"
     assert result.runs == RunExpectation(stdout="hi")
     assert result.checks == CHECKS
+    assert result.needs_filesystem
+    assert result.only("runs") == Spec(runs=RunExpectation(stdout="hi"))
+    assert result.only("max_size") == Spec(max_size=74_000_000, max_size_text="74 MB")
+
+
+def test_analysis_keyword_values_are_validated() -> None:
+    assert "lint: unknown rule id 'SI999'" in error({"lint": ["SI999"]})
+    assert "lint expects True, False, a list of rule ids" in error({"lint": "yes"})
+    assert "max_waste:" in error({"max_waste": "12 parsecs"})
+    assert "runnable expects True or False, got 'yes'" in error({"runnable": "yes"})
+    assert "max_growth: not an allowed growth: '5 percent'" in error({"max_growth": "5 percent"})
+    assert "warn_size: not a size: '12 parsecs'" in error({"warn_size": "12 parsecs"})
 
 
 def test_checks_follow_the_canonical_order_not_the_keyword_order() -> None:
@@ -111,14 +139,17 @@ def test_unknown_keyword_with_suggestion() -> None:
     message = error({"max_sise": "1MB"})
     assert message == (
         f"{WHERE}: unknown keyword 'max_sise' (did you mean 'max_size'?); known keywords:"
-        " max_size, final_base, exec_form, no_compilers, runs"
+        " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable, max_waste, runs"
     )
 
 
 def test_unknown_keyword_suggests_extra_keys_too() -> None:
     message = error({"imag": "x"}, extra=("image",))
     assert "unknown keyword 'imag' (did you mean 'image'?)" in message
-    assert message.endswith("known keywords: max_size, final_base, exec_form, no_compilers, runs, image")
+    assert message.endswith(
+        "known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable,"
+        " max_waste, runs, image"
+    )
 
 
 def test_unknown_keyword_without_close_match() -> None:

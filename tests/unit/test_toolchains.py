@@ -1,10 +1,12 @@
-"""Finding compilers by file name, by package records, and the allow-list."""
+"""Finding compilers by file name, by what a file is (its ELF markers), by package records, and the allow-list."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from pytest_slimimage.facts import FileEntry, FileSystem
+from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem
 from pytest_slimimage.toolchains import (
     APK_INSTALLED,
     COMPILER_FILE,
@@ -257,3 +259,59 @@ def test_allow_is_case_sensitive_and_whole_name() -> None:
 def test_allow_accepts_any_iterable() -> None:
     assert files_found(fs_of(exe("/usr/bin/as")), ()) == ["/usr/bin/as"]
     assert find_toolchains(fs_of(exe("/usr/bin/as")), iter(["as"])) == ()
+
+
+# ------------------------------------------------------------------------------ by what a file is
+DRIVER = ElfInfo("amd64", 64, "exec", "/lib64/ld-linux-x86-64.so.2", ("libc.so.6",), markers=("gcc-driver",))
+ORDINARY = ElfInfo("amd64", 64, "dyn", "/lib64/ld-linux-x86-64.so.2", ("libc.so.6",))
+
+
+def elf_exe(path: str, elf: ElfInfo, kind: str = "file", link: str = "") -> FileEntry:
+    return FileEntry(path, kind, 1000, 0o755, link, elf=elf)
+
+
+def test_a_compiler_under_an_unrelated_name_is_found_by_content() -> None:
+    fs = fs_of(elf_exe("/usr/local/bin/notacompiler", DRIVER))
+    assert find_toolchains(fs) == (Finding("gcc-driver", "/usr/local/bin/notacompiler", "file", by="content"),)
+    assert [str(f) for f in find_toolchains(fs)] == ["/usr/local/bin/notacompiler (gcc-driver by content)"]
+
+
+def test_ordinary_programs_are_not_flagged() -> None:
+    fs = fs_of(*(elf_exe(f"/usr/bin/{name}", ORDINARY) for name in ("ls", "dpkg", "python3.11", "busybox")))
+    assert find_toolchains(fs) == ()
+
+
+def test_a_compiler_name_and_a_marker_make_one_finding() -> None:
+    fs = fs_of(elf_exe("/usr/bin/x86_64-linux-gnu-gcc-12", DRIVER))
+    assert find_toolchains(fs) == (Finding("x86_64-linux-gnu-gcc-12", "/usr/bin/x86_64-linux-gnu-gcc-12", "file"),)
+
+
+def test_content_findings_need_an_executable_file() -> None:
+    fs = fs_of(
+        FileEntry("/usr/share/blob", "file", 1000, 0o644, elf=DRIVER),  # not executable: not a program
+        FileEntry("/usr/local/bin/alias", "symlink", link="/opt/tools/prog"),  # the file itself is reported
+        elf_exe("/opt/tools/prog", DRIVER),
+    )
+    assert files_found(fs) == ["/opt/tools/prog"]
+
+
+def test_a_hard_link_with_the_markers_is_found_too() -> None:
+    fs = fs_of(elf_exe("/opt/a", DRIVER), elf_exe("/opt/b", DRIVER, "hardlink", "/opt/a"))
+    assert files_found(fs) == ["/opt/a", "/opt/b"]
+
+
+@pytest.mark.parametrize("allow", ["notacompiler", "not*", "gcc-driver", "gcc-*", "/usr/local/bin/*"])
+def test_allow_applies_to_content_findings(allow: str) -> None:
+    fs = fs_of(elf_exe("/usr/local/bin/notacompiler", DRIVER))
+    assert find_toolchains(fs, (allow,)) == ()
+
+
+def test_allowing_a_marker_allows_the_named_file_that_has_it() -> None:
+    fs = fs_of(elf_exe("/usr/bin/gcc-12", DRIVER), exe("/usr/bin/ld"))
+    assert files_found(fs, ("gcc-driver",)) == ["/usr/bin/ld"]
+
+
+@pytest.mark.parametrize("marker", ["gcc-component", "clang", "tcc", "go-compiler", "go-command", "rustc"])
+def test_every_marker_is_a_toolchain(marker: str) -> None:
+    fs = fs_of(elf_exe("/app/bin/x", dataclasses.replace(ORDINARY, markers=(marker,))))
+    assert find_toolchains(fs) == (Finding(marker, "/app/bin/x", "file", by="content"),)

@@ -1,0 +1,128 @@
+"""The declarative form as pytest items: ``pyproject.toml`` / ``slimimage.toml`` tables become
+one collector per image and one item per check (``pyproject.toml::hello::max_size``)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_slimimage.assertions import evaluate, failure_text
+from pytest_slimimage.checks import CheckResult
+from pytest_slimimage.declarative import FILENAMES, ImageDecl, load_declarations
+from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
+from pytest_slimimage.image import BuiltImage
+
+
+class DeclaredCheckFailed(ImageCheckFailed):
+    """A failed check declared in pyproject.toml / slimimage.toml."""
+
+
+def wants(file_path: Path, config: pytest.Config) -> bool:
+    """Whether ``file_path`` is a declarative file of this run: by name, at the rootdir or given
+    explicitly, and holding a slimimage table (checked cheaply before any parsing)."""
+    if file_path.name not in FILENAMES:
+        return False
+    explicit = any(Path(str(arg).split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
+    if file_path.parent.resolve() != Path(str(config.rootpath)).resolve() and not explicit:
+        return False
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    # slimimage.toml is ours by name (its tables may drop the prefix: [images.hello]);
+    # a pyproject.toml only when it mentions the table
+    return file_path.name == "slimimage.toml" or "tool.slimimage" in text
+
+
+class DeclarationsFile(pytest.File):
+    """A pyproject.toml or slimimage.toml with ``[tool.slimimage.images.*]`` tables."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        from pytest_slimimage.plugin import session_of
+
+        timeout = session_of(self.config).settings.run_timeout
+        declarations = load_declarations(self.path, default_run_timeout=timeout)
+        if declarations is None:
+            return
+        for decl in declarations.images:
+            yield DeclaredImage.from_parent(self, name=decl.name, decl=decl)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, SlimImageError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class DeclaredImage(pytest.Collector):
+    """One declared image; its children are its checks."""
+
+    def __init__(self, *, decl: ImageDecl, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decl = decl
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for check in self.decl.spec.checks:
+            yield DeclaredCheck.from_parent(self, name=check, decl=self.decl, check=check)
+
+
+class DeclaredCheck(pytest.Item):
+    """One check on one declared image; the image is built once per session for all of them."""
+
+    def __init__(self, *, decl: ImageDecl, check: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.decl = decl
+        self.check = check
+
+    def runtest(self) -> None:
+        from pytest_slimimage.plugin import build_image, session_of
+
+        state = session_of(self.config)
+        try:
+            image = build_image(
+                self.config,
+                self.decl.context,
+                dockerfile=self.decl.dockerfile,
+                target=self.decl.target,
+                build_args=self.decl.build_args,
+                name=self.decl.name,
+            )
+        except pytest.skip.Exception as exc:
+            # no engine: report the skip at the image's table, not inside the plugin (pytest does
+            # the same for a skip raised by a fixture)
+            exc._use_item_location = True
+            raise
+        add_properties(self, image)
+        spec = self.decl.spec.only(self.check)
+        baseline = state.growth_baseline(image.name) if spec.max_growth is not None else None
+        results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
+        warn_about(results, str(self.path), self.decl.line)
+        if any(not r.passed for r in results):
+            raise DeclaredCheckFailed(failure_text(results), tuple(results))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.decl.line - 1, f"{self.decl.name}::{self.check}"
+
+
+def warn_about(results: Sequence[CheckResult], filename: str, lineno: int) -> None:
+    """Soft-budget warnings, located at the test or the declarative table that asked for them."""
+    for result in results:
+        if "warning" in result.details:
+            warnings.warn_explicit(str(result.details["warning"]), SlimImageWarning, filename, lineno)
+
+
+def add_properties(item: pytest.Item, image: BuiltImage) -> None:
+    """Image facts as the item's user properties (JUnit XML ``<property>`` elements)."""
+    prefix = f"slimimage.{image.name}"
+    for key, value in (
+        ("id", image.id),
+        ("size", image.size),
+        ("final_base", image.dockerfile.final_base),
+        ("dockerfile", image.dockerfile.path),
+    ):
+        entry = (f"{prefix}.{key}", value)
+        if entry not in item.user_properties:
+            item.user_properties.append(entry)

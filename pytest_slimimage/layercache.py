@@ -1,0 +1,143 @@
+"""An on-disk cache of layer indexes, keyed by layer digest (the diff id).
+
+A layer's content never changes under its digest, so its index is computed once per machine
+and reused by every later session and every xdist worker. One gzip'd JSON file per layer
+(no pickle: a cache file is data, never code), under a folder named for the index format
+(:data:`CACHE_FORMAT`): when the format changes, old entries are simply not found. Files are
+written to a temporary name and renamed into place, so a concurrent reader sees a whole entry
+or none; an unreadable entry is treated as missing (and rewritten by the next ``put``).
+Pure: imports neither pytest nor docker.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pytest_slimimage.facts import ElfInfo, FileEntry
+from pytest_slimimage.layers import INDEX_FORMAT, LayerIndex
+
+CACHE_SCHEMA = 1
+"""The JSON layout below; the index's own format (:data:`~pytest_slimimage.layers.INDEX_FORMAT`) is part of the name."""
+CACHE_FORMAT = f"v{CACHE_SCHEMA}-{INDEX_FORMAT}"
+_DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+class LayerCache:
+    """Layer indexes stored under ``root`` (e.g. ``config.cache.mkdir("slimimage-layers")``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.folder = self.root / CACHE_FORMAT
+
+    def __repr__(self) -> str:
+        return f"<LayerCache {self.folder}>"
+
+    def path(self, digest: str) -> Path:
+        match = _DIGEST.match(digest)
+        if match is None:
+            raise ValueError(f"not a layer digest: {digest!r}")
+        return self.folder / f"{match.group(1)}.json.gz"
+
+    def get(self, digest: str) -> LayerIndex | None:
+        """The stored index of layer ``digest``; None when absent, unreadable or of another format."""
+        try:
+            path = self.path(digest)
+            with gzip.open(path, "rb") as fh:
+                record = json.loads(fh.read())
+            if record.get("format") != CACHE_FORMAT or record.get("digest") != digest:
+                return None
+            return _from_json(record)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # missing, truncated, not gzip, not JSON, not our shape: recomputed
+
+    def put(self, index: LayerIndex) -> None:
+        """Store ``index`` (atomically: a temporary file renamed into place). A cache that cannot
+        be written (read-only, full) is not an error: the index is just computed again next time."""
+        try:
+            target = self.path(index.digest)
+        except ValueError:
+            return
+        data = gzip.compress(json.dumps(_to_json(index), separators=(",", ":")).encode("ascii"), compresslevel=5)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as fh:
+                fh.write(data)
+            os.replace(temporary, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+
+
+# --------------------------------------------------------------------------------------- the JSON
+def _to_json(index: LayerIndex) -> dict[str, Any]:
+    return {
+        "format": CACHE_FORMAT,
+        "digest": index.digest,
+        "size": index.size,
+        "tar_size": index.tar_size,
+        "head_digest": index.head_digest,
+        "entries": [_entry(e) for e in index.entries.values()],
+        "whiteouts": index.whiteouts,
+        "opaque_dirs": index.opaque_dirs,
+        "contents": {path: base64.b64encode(data).decode("ascii") for path, data in index.contents.items()},
+    }
+
+
+def _entry(entry: FileEntry) -> list[Any]:
+    elf = entry.elf
+    return [
+        entry.path,
+        entry.kind,
+        entry.size,
+        entry.mode,
+        entry.link,
+        entry.shebang,
+        None
+        if elf is None
+        else [elf.machine, elf.bits, elf.kind, elf.interp, list(elf.needed), list(elf.runpath), list(elf.markers)],
+    ]
+
+
+def _from_json(record: dict[str, Any]) -> LayerIndex:
+    entries: dict[str, FileEntry] = {}
+    for path, kind, size, mode, link, shebang, elf in record["entries"]:
+        info = None
+        if elf is not None:
+            machine, bits, elf_kind, interp, needed, runpath, markers = elf
+            info = ElfInfo(
+                machine=str(machine),
+                bits=int(bits),
+                kind=str(elf_kind),
+                interp=None if interp is None else str(interp),
+                needed=tuple(str(x) for x in needed),
+                runpath=tuple(str(x) for x in runpath),
+                markers=tuple(str(x) for x in markers),
+            )
+        entries[str(path)] = FileEntry(
+            path=str(path),
+            kind=str(kind),
+            size=int(size),
+            mode=int(mode),
+            link=str(link),
+            elf=info,
+            shebang=None if shebang is None else str(shebang),
+        )
+    return LayerIndex(
+        digest=str(record["digest"]),
+        entries=entries,
+        whiteouts=[str(x) for x in record["whiteouts"]],
+        opaque_dirs=[str(x) for x in record["opaque_dirs"]],
+        contents={str(k): base64.b64decode(v, validate=True) for k, v in record["contents"].items()},
+        size=int(record["size"]),
+        tar_size=int(record["tar_size"]),
+        head_digest=str(record["head_digest"]),
+    )

@@ -1,0 +1,468 @@
+"""Dockerfile lint: the pitfalls of the article's Dockerfiles, found without building anything.
+
+Rules (``RULES`` holds their one-line descriptions):
+
+``SI001``
+    ``COPY --from=<stage or image> <relative source>``. Docker resolves a ``COPY --from`` source from the
+    root (``/``) of the source stage or image, never from its WORKDIR (the Dockerfile reference says so;
+    moby/moby#35650). A relative source therefore works only while the file is built in ``/``, and when
+    the source stage sets a WORKDIR it copies the wrong path (or fails). Checked in every stage that
+    contributes to the final stage: the final stage, the stages it is built FROM, and, transitively, the
+    stages those name in ``COPY --from`` or ``RUN --mount=...,from=``. A source that starts with a variable
+    is not flagged (it may expand to an absolute path). The destination is not checked: it resolves against
+    the copying stage's own WORKDIR, which Docker does honour and which relative CMD paths share.
+``SI002``
+    Shell-form CMD or ENTRYPOINT that reaches the final image (the effective one, inherited through
+    ``FROM <stage>`` chains; an ENTRYPOINT resets an inherited CMD, as Docker does). Shadowed ones are
+    not reported: they never reach the image.
+``SI003``
+    The single-quote pitfall, ``CMD ['./hello']``: not JSON, so Docker runs it with ``/bin/sh -c``.
+    Reported instead of SI002, never with it.
+``SI004``
+    The final image's external base (``FROM <stage>`` chains followed) is untagged or ``:latest``.
+    ``scratch`` and digests are fine. Build-only stages are not checked: they do not ship.
+
+Findings are sorted by line. Pure: no pytest, no docker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from dockerfile_parse.util import WordSplitter
+
+from pytest_slimimage.checks import CheckResult
+from pytest_slimimage.dockerfile import Dockerfile, Instruction, Stage, exec_form, parse_dockerfile, parse_ref
+from pytest_slimimage.facts import ImageFacts
+
+RULES: Mapping[str, str] = {
+    "SI001": "COPY --from with a relative source: Docker reads it from the root of the source stage or image,"
+    " not from its WORKDIR",
+    "SI002": "shell-form CMD or ENTRYPOINT in the final image: Docker runs it with /bin/sh -c (needs a shell;"
+    " the shell is PID 1)",
+    "SI003": "CMD or ENTRYPOINT written as an array in single quotes: not JSON, so Docker runs it with /bin/sh -c",
+    "SI004": "the final image is built FROM an untagged or :latest base: pin a tag or a digest",
+}
+"""Rule id -> one-line description."""
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    """One problem on one instruction."""
+
+    rule: str
+    line: int
+    """1-based, the first line of the instruction."""
+    message: str
+    fix: str
+    """The suggested rewrite of the instruction, or the action to take."""
+    severity: str
+    """``error`` (the image is broken or copies the wrong file) or ``warning`` (fragile)."""
+    instruction: str
+    """The instruction as written, continuation lines joined."""
+
+
+def lint_dockerfile(
+    path: str | os.PathLike[str],
+    *,
+    build_args: Mapping[str, str] | None = None,
+    target: str | None = None,
+) -> list[LintFinding]:
+    """Parse the Dockerfile at ``path`` and lint it (raises DockerfileError as parse_dockerfile does)."""
+    return lint(parse_dockerfile(path, build_args=build_args, target=target))
+
+
+def lint(dockerfile: Dockerfile) -> list[LintFinding]:
+    """Every finding of every rule on an already parsed Dockerfile, sorted by line (then rule)."""
+    findings = [*_relative_copy_from(dockerfile), *_commands(dockerfile), *_unpinned_base(dockerfile)]
+    return sorted(findings, key=lambda f: (f.line, f.rule))
+
+
+def check_lint(facts: ImageFacts, ignore: Sequence[str] = ()) -> CheckResult:
+    """The image's Dockerfile has no lint finding, except for the rules in ``ignore``."""
+    if isinstance(ignore, str):
+        ignore = (ignore,)
+    ignored = sorted({str(rule).strip().upper() for rule in ignore})
+    unknown = [rule for rule in ignored if rule not in RULES]
+    if unknown:
+        raise ValueError(f"lint: unknown rule id(s) in ignore: {', '.join(unknown)} (known: {', '.join(RULES)})")
+    if facts.dockerfile is None:
+        raise ValueError(f"lint needs the image's Dockerfile; {facts.name} was not built from one")
+    dockerfile = facts.dockerfile
+    checked = [rule for rule in RULES if rule not in ignored]
+    all_findings = lint(dockerfile)
+    findings = [f for f in all_findings if f.rule not in ignored]
+    details: dict[str, Any] = {
+        "findings": [asdict(f) for f in findings],
+        "rules": checked,
+        "ignore": ignored,
+        "ignored_findings": len(all_findings) - len(findings),
+    }
+    if not findings:
+        headline = f"{facts.name}: lint: no findings ({len(checked)} rules checked: {', '.join(checked) or 'none'}"
+        headline += f"; ignored: {', '.join(ignored)})" if ignored else ")"
+        return CheckResult("lint", facts.name, True, headline, details=details)
+    ids = sorted({f.rule for f in findings})
+    evidence: list[str] = []
+    for f in findings:
+        evidence += [f"{dockerfile.path}:{f.line}: {f.rule} {f.message}", f"  {f.instruction}", f"  fix: {f.fix}"]
+    return CheckResult(
+        "lint",
+        facts.name,
+        False,
+        f"{facts.name}: lint: {len(findings)} finding(s) ({', '.join(ids)})",
+        tuple(evidence),
+        f"apply the fix under each finding; a rule broken on purpose can be ignored by its id ({', '.join(ids)})",
+        details,
+    )
+
+
+# ---------------------------------------------------------------------------------- which stages
+def contributing_stages(dockerfile: Dockerfile) -> tuple[Stage, ...]:
+    """The stages the build of the final stage needs, in file order: the final stage, the stages it is
+    built FROM, and (transitively) those named by ``COPY --from`` or ``RUN --mount=...,from=``.
+    Stages after a ``--target`` that nothing references are not among them."""
+    seen: dict[int, Stage] = {}
+    todo = [dockerfile.final_stage]
+    while todo:
+        stage = todo.pop()
+        if stage.index in seen:
+            continue
+        seen[stage.index] = stage
+        parent = dockerfile.parent(stage)
+        if parent is not None:
+            todo.append(parent)
+        for ins in stage.instructions:
+            for ref in _stage_refs(ins):
+                found = _find_stage(dockerfile, _expand_ref(ref, dockerfile))
+                if found is not None:
+                    todo.append(found)
+    return tuple(seen[i] for i in sorted(seen))
+
+
+def _flags(value: str) -> tuple[list[str], str]:
+    """The leading ``--flag[=value]`` words of an instruction's value, and the rest."""
+    flags: list[str] = []
+    rest = value.strip()
+    while rest.startswith("--"):
+        word, *more = rest.split(None, 1)
+        flags.append(word)
+        rest = more[0].strip() if more else ""
+    return flags, rest
+
+
+def _flag(flags: Sequence[str], name: str) -> str | None:
+    for flag in flags:
+        if flag.startswith(f"--{name}="):
+            return flag.split("=", 1)[1].strip("\"'")
+    return None
+
+
+def _stage_refs(ins: Instruction) -> list[str]:
+    flags, _ = _flags(ins.value)
+    if ins.keyword == "COPY":
+        ref = _flag(flags, "from")
+        return [ref] if ref else []
+    if ins.keyword == "RUN":
+        refs = []
+        for flag in flags:
+            if flag.startswith("--mount="):
+                for option in flag.split("=", 1)[1].split(","):
+                    key, _, val = option.partition("=")
+                    if key == "from" and val:
+                        refs.append(val.strip("\"'"))
+        return refs
+    return []
+
+
+def _find_stage(dockerfile: Dockerfile, ref: str) -> Stage | None:
+    """The stage ``--from=<ref>`` names (by name, case-insensitively, or by index); None for an image."""
+    for stage in dockerfile.stages:
+        if stage.name is not None and stage.name == ref.lower():
+            return stage
+    if ref.isdigit():
+        for stage in dockerfile.stages:
+            if stage.index == int(ref):
+                return stage
+    return None
+
+
+def _expand_ref(ref: str, dockerfile: Dockerfile) -> str:
+    """``--from=${X}`` with the build args (BuildKit expands it with the global ARGs, whose defaults
+    the parsed Dockerfile does not keep: an unset one stays as written)."""
+    if "$" not in ref:
+        return ref
+    expanded = _expand(ref, dockerfile.build_args)
+    return expanded if expanded is not None else ref
+
+
+# ----------------------------------------------------------------------------------------- SI001
+def _relative_copy_from(dockerfile: Dockerfile) -> list[LintFinding]:
+    findings = []
+    for stage in contributing_stages(dockerfile):
+        for ins in stage.instructions:
+            if ins.keyword != "COPY":
+                continue
+            finding = _check_copy(dockerfile, ins)
+            if finding is not None:
+                findings.append(finding)
+    return findings
+
+
+def _copy_operands(rest: str) -> tuple[list[str], bool] | None:
+    """The operands (sources, then destination) of a COPY and whether they are a JSON array."""
+    if rest.startswith("["):
+        try:
+            items = json.loads(rest)
+        except ValueError:
+            items = None
+        if isinstance(items, list) and len(items) >= 2 and all(isinstance(x, str) for x in items):
+            return [str(x) for x in items], True
+    words = rest.split()
+    if len(words) < 2 or any(w.startswith("<<") for w in words):  # heredoc sources: not paths
+        return None
+    return words, False
+
+
+def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
+    flags, rest = _flags(ins.value)
+    ref = _flag(flags, "from")
+    operands = _copy_operands(rest)
+    if not ref or operands is None:
+        return None
+    items, json_form = operands
+    sources, dest = items[:-1], items[-1]
+    relative = [s for s in sources if not s.startswith(("/", "$"))]
+    if not relative:
+        return None
+    source_stage = _find_stage(dockerfile, _expand_ref(ref, dockerfile))
+    workdir: str | None = "/"
+    written = ""
+    if source_stage is not None:
+        what = source_stage.label
+        written, workdir = _workdir(dockerfile, source_stage)
+    elif "$" in ref:
+        what = f"the stage or image {ref}"
+    else:
+        what = f"the image {ref}"
+    read = [_absolute("/", s) for s in relative]
+    noun = "source" if len(relative) == 1 else "sources"
+    head = (
+        f"relative {noun} {', '.join(map(repr, relative))} in COPY --from: Docker reads"
+        f" {'it' if len(relative) == 1 else 'them'} from the root of {what}"
+    )
+    severity = WARNING
+    if source_stage is None:
+        message = f"{head}, never from its WORKDIR; an absolute path says which file is meant"
+        base = "/"
+        note = ""
+    elif workdir == "/":
+        files = "the file is" if len(relative) == 1 else "the files are"
+        message = f"{head}, not from a WORKDIR, so it works only while {files} built in /"
+        base = "/"
+        note = ""
+    elif workdir is None:
+        message = f"{head}, not from its WORKDIR {written}, so this copies {', '.join(read)}"
+        base = "/"
+        pronoun = "it" if len(relative) == 1 else "them"
+        note = f" (or the absolute path under WORKDIR {written}, if the build writes {pronoun} there)"
+    else:
+        intended = [_absolute(workdir, s) for s in relative]
+        message = f"{head}, not from its WORKDIR {workdir}, so this copies {', '.join(read)}, not {', '.join(intended)}"
+        severity = ERROR
+        base = workdir
+        note = ""
+    rewritten = [_absolute(base, s) if s in relative else s for s in sources] + [dest]
+    operands_text = json.dumps(rewritten) if json_form else " ".join(rewritten)
+    fix = " ".join(["COPY", *flags, operands_text]) + note
+    return LintFinding("SI001", ins.line, message, fix, severity, ins.text)
+
+
+def _absolute(base: str, source: str) -> str:
+    path = posixpath.normpath(posixpath.join(base, source))
+    if source.endswith("/") and path != "/":
+        path += "/"
+    return path
+
+
+def _workdir(dockerfile: Dockerfile, stage: Stage) -> tuple[str, str | None]:
+    """(the last WORKDIR as written, the absolute path it resolves to) for ``stage``, following its
+    ``FROM <stage>`` chain; ``("", "/")`` when none is set (the base image's own WORKDIR, which a Dockerfile
+    does not show, is taken as ``/``); the path is None when it uses a variable with no known value."""
+    env: dict[str, str | None] = {}
+    workdir: str | None = "/"
+    written = ""
+    for st in reversed(dockerfile.chain(stage)):
+        args: dict[str, str | None] = {}  # ARGs are scoped to their stage; ENV is inherited
+        for ins in st.instructions:
+            if ins.keyword == "ARG":
+                for word in WordSplitter(ins.value).split(dequote=True):
+                    key, eq, default = word.partition("=")
+                    value = dockerfile.build_args.get(key)
+                    if value is None and eq:
+                        value = _expand(default, {**args, **env})
+                    args[key] = value
+            elif ins.keyword == "ENV":
+                for key, value in _env_pairs(ins.value):
+                    env[key] = _expand(value, {**args, **env})
+            elif ins.keyword == "WORKDIR":
+                written = ins.value.strip()
+                path = _expand(WordSplitter(written).dequote(), {**args, **env})
+                if path is None or workdir is None:
+                    workdir = None if path is None or not path.startswith("/") else posixpath.normpath(path)
+                else:
+                    workdir = posixpath.normpath(posixpath.join(workdir, path))
+    return written, workdir
+
+
+def _env_pairs(value: str) -> list[tuple[str, str]]:
+    words = list(WordSplitter(value).split(dequote=True))
+    if words and "=" not in words[0]:  # legacy ENV key value...
+        return [(words[0], " ".join(words[1:]))]
+    return [(key, val) for key, _, val in (w.partition("=") for w in words)]
+
+
+_VARIABLE = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def _expand(text: str, values: Mapping[str, str | None]) -> str | None:
+    """``$X``, ``${X}``, ``${X:-d}``, ``${X-d}``, ``${X:+a}``, ``${X+a}``; None when a value is unknown."""
+    unknown = False
+
+    def one(match: re.Match[str]) -> str:
+        nonlocal unknown
+        name = match.group("braced") or match.group("plain")
+        op = match.group("op")
+        if name not in values or values[name] is None:
+            if op is None or op.endswith("+"):
+                unknown = True
+                return ""
+            return match.group("word")  # unset: the default applies
+        value = values[name] or ""
+        if op is None:
+            return value
+        is_set = value != "" or not op.startswith(":")
+        if op.endswith("-"):
+            return value if is_set else match.group("word")
+        return match.group("word") if is_set else ""
+
+    result = _VARIABLE.sub(one, text)
+    return None if unknown else result
+
+
+# ----------------------------------------------------------------------------------- SI002, SI003
+_SINGLE_QUOTED_ARRAY = re.compile(r"^\[\s*'.*'\s*\]$", re.S)
+
+
+def _effective_commands(dockerfile: Dockerfile) -> list[Instruction]:
+    """The ENTRYPOINT and CMD instructions that reach the final image. Docker resets an inherited CMD
+    when a stage sets ENTRYPOINT without setting CMD itself."""
+    chain = dockerfile.chain()
+    out = []
+    entrypoint = dockerfile.effective("ENTRYPOINT")
+    if entrypoint is not None:
+        out.append(entrypoint)
+    for stage in chain:
+        cmd = stage.last("CMD")
+        if cmd is not None:
+            out.append(cmd)
+            break
+        if stage.last("ENTRYPOINT") is not None:
+            break
+    return out
+
+
+def _shell_program(text: str) -> str:
+    """The first word /bin/sh -c makes of ``text``: the program it looks for."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    return words[0] if words else text
+
+
+def _commands(dockerfile: Dockerfile) -> list[LintFinding]:
+    findings = []
+    on_scratch = dockerfile.final_base.lower() == "scratch"
+    for ins in _effective_commands(dockerfile):
+        text = ins.value.strip()
+        if text == "[]":  # CMD [] clears the command: exec form, nothing to run through a shell
+            continue
+        form = exec_form(text)
+        if form.is_exec:
+            continue
+        keyword = ins.keyword
+        if _SINGLE_QUOTED_ARRAY.match(text):
+            message = (
+                f"{keyword} uses single quotes, which are not JSON, so Docker does not read it as exec form"
+                f" and runs it with /bin/sh -c; the shell then looks for a program named {_shell_program(text)!r}"
+            )
+            fix = f"{keyword} {form.rewrite}" if form.rewrite else f"write {keyword} as a JSON array in double quotes"
+            findings.append(LintFinding("SI003", ins.line, message, fix, ERROR, ins.text))
+            continue
+        if text.startswith("["):
+            message = (
+                f"{keyword} is not a valid JSON array of strings, so Docker uses shell form and runs it with /bin/sh -c"
+            )
+        else:
+            message = (
+                f"{keyword} is shell form: Docker runs it with /bin/sh -c, which needs a shell in the image and"
+                " makes the shell PID 1 (signals do not reach the program)"
+            )
+        if on_scratch:
+            message += "; the image is built FROM scratch, which has no /bin/sh unless one is copied in"
+        if form.argv is None:
+            fix = f'write {keyword} as a JSON array of double-quoted strings, e.g. {keyword} ["/app", "--flag"]'
+        elif len(form.argv) == 3 and form.argv[:2] == ("/bin/sh", "-c"):
+            fix = (
+                f"exec the program directly as a JSON array; if it needs the shell's features, say so:"
+                f" {keyword} {form.rewrite}"
+            )
+        else:
+            fix = f"{keyword} {form.rewrite}"
+        findings.append(LintFinding("SI002", ins.line, message, fix, ERROR if on_scratch else WARNING, ins.text))
+    return findings
+
+
+# ----------------------------------------------------------------------------------------- SI004
+def _unpinned_base(dockerfile: Dockerfile) -> list[LintFinding]:
+    chain = dockerfile.chain()
+    root = chain[-1]
+    base = root.base
+    if base.lower() == "scratch":
+        return []
+    ref = parse_ref(base)
+    if ref.digest or (ref.tag and ref.tag != "latest"):
+        return []
+    bare = base[: -len(":latest")] if base.lower().endswith(":latest") else base
+    through = f" (FROM chain: {' <- '.join([*(st.label for st in chain), base])})" if len(chain) > 1 else ""
+    if ref.tag is None:
+        message = (
+            f"the final image is built FROM {base}{through} with no tag, which means {bare}:latest:"
+            " the same Dockerfile builds on a different base whenever latest moves"
+        )
+    else:
+        message = (
+            f"the final image is built FROM {base}{through}: latest moves, so the same Dockerfile builds on a"
+            " different base over time"
+        )
+    flags, rest = _flags(root.from_instruction.value)
+    words = rest.split()
+    if words and "$" in words[0]:
+        fix = f"set {words[0]} to a pinned image: {bare}:<version> or {bare}@sha256:<digest>"
+    else:
+        rewritten = " ".join(["FROM", *flags, f"{bare}:<version>", *words[1:]])
+        fix = f"{rewritten} (or pin a digest: {bare}@sha256:<digest>)"
+    return [LintFinding("SI004", root.from_instruction.line, message, fix, WARNING, root.from_instruction.text)]
