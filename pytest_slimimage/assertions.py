@@ -23,7 +23,7 @@ from pytest_slimimage.checks import (
     is_json_pitfall,
 )
 from pytest_slimimage.errors import ImageCheckFailed
-from pytest_slimimage.facts import RunResult
+from pytest_slimimage.facts import ImageFacts, RunResult
 from pytest_slimimage.image import BuiltImage
 from pytest_slimimage.lint import check_lint
 from pytest_slimimage.runnable import check_runnable, diagnose, render
@@ -42,7 +42,7 @@ def _raise_if_failed(image: BuiltImage, result: CheckResult) -> CheckResult:
 def assert_max_size(image: BuiltImage, limit: int | str) -> CheckResult:
     """Fail when ``image.size`` exceeds ``limit`` (bytes, or ``"16kB"``, ``"74MB"``, ``"1.5GiB"``)."""
     __tracebackhide__ = True
-    return _raise_if_failed(image, check_max_size(image.facts(), limit))
+    return _raise_if_failed(image, _size(image, image.facts(), limit))
 
 
 def assert_final_base(image: BuiltImage, expected: str | Sequence[str]) -> CheckResult:
@@ -85,6 +85,15 @@ def assert_runs(
     )  # fmt: skip
     result = image.run(expectation.args, timeout=expectation.timeout)
     _raise_if_failed(image, _diagnosed(image, check_runs(image.facts(), expectation, result), expectation.args))
+    return result
+
+
+def _size(image: BuiltImage, facts: ImageFacts, limit: int | str) -> CheckResult:
+    """The size check; a failure reads the layers (if no other check did) so that it always names
+    the wasted bytes, whatever ran before it."""
+    result = check_max_size(facts, limit)
+    if not result.passed and facts.waste is None:
+        result = check_max_size(image.facts(filesystem=True), limit)
     return result
 
 
@@ -143,7 +152,7 @@ def evaluate(
         facts = image.facts(filesystem=spec.needs_filesystem)
         results: list[CheckResult] = []
         if spec.max_size is not None:
-            results.append(check_max_size(facts, spec.max_size))
+            results.append(_size(image, facts, spec.max_size))
         if spec.warn_size is not None:
             results.append(check_warn_size(facts, spec.warn_size))
         if spec.max_growth is not None:

@@ -19,14 +19,13 @@ Pure: reads and writes text; the plugin decides when.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_slimimage.errors import SlimImageError
-from pytest_slimimage.sizes import format_size, parse_size
+from pytest_slimimage.sizes import Allowance, parse_allowance
 
 VERSION = 1
 
@@ -115,34 +114,16 @@ def write_baseline(path: Path, baseline: Baseline) -> None:
     tmp.replace(path)
 
 
-@dataclass(frozen=True)
-class Growth:
-    """An allowed growth: a fraction of the baseline (``"5%"``) or a size (``"2MB"``, bytes)."""
-
-    text: str
-    percent: float | None = None
-    size: int | None = None
-
-    def allowance(self, baseline_size: int) -> int:
-        if self.percent is not None:
-            return int(baseline_size * self.percent / 100)
-        return int(self.size or 0)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-_PERCENT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%\s*$")
+Growth = Allowance
+"""An allowed growth: a percentage of the baseline size (``"5%"``) or a size (``"2MB"``, bytes)."""
 
 
 def parse_growth(value: object) -> Growth:
     """``"5%"``, ``"2MB"``, ``"512 KiB"`` or bytes; a ``ValueError`` naming the value otherwise."""
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match:
-            return Growth(value.strip(), percent=float(match.group(1)))
     try:
-        size = parse_size(value)  # type: ignore[arg-type]
+        growth = parse_allowance(value)
     except ValueError:
-        raise ValueError(f"not an allowed growth: {value!r} (a percentage like '5%' or a size like '2MB')") from None
-    return Growth(str(value) if isinstance(value, str) else format_size(size), size=size)
+        growth = None
+    if growth is None or (growth.percent is not None and growth.percent < 0):
+        raise ValueError(f"not an allowed growth: {value!r} (a percentage like '5%' or a size like '2MB')")
+    return growth

@@ -388,14 +388,6 @@ class ImageBuilder:
         """Remove this process's leftover containers (a safety net: runs remove their own)."""
         return self.engine.remove_containers(self.worker, label=LABEL_WORKER)
 
-    def remove_images(self) -> int:
-        """Remove the image tags of this run (every worker's); parents are kept (other builds' cache)."""
-        removed = 0
-        for tag in self.engine.images_with_label(self.session):
-            self.engine.remove_image(tag)
-            removed += 1
-        return removed
-
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

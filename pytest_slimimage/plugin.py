@@ -5,6 +5,7 @@ Everything here adapts; verdicts come from :mod:`pytest_slimimage.checks`.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -166,9 +167,6 @@ def session_of(config: pytest.Config) -> SlimImageSession:
     return config.stash[SESSION_KEY]
 
 
-_session = session_of
-
-
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if wants(file_path, parent.config):
         return DeclarationsFile.from_parent(parent, path=file_path)
@@ -190,7 +188,7 @@ class BuildFactory(Protocol):
 
 def _builder_or_skip(config: pytest.Config) -> ImageBuilder:
     __tracebackhide__ = True
-    state = _session(config)
+    state = session_of(config)
     try:
         return state.builder()
     except EngineUnavailable as exc:
@@ -206,20 +204,7 @@ def slimimage_build(request: pytest.FixtureRequest) -> BuildFactory:
     ``slimimage_build("example_project", dockerfile="Dockerfile.static")`` returns a
     :class:`BuiltImage`; relative paths resolve against pytest's rootdir.
     """
-    config = request.config
-
-    def build(
-        context: str | os.PathLike[str],
-        *,
-        dockerfile: str | os.PathLike[str] = "Dockerfile",
-        target: str | None = None,
-        build_args: Mapping[str, str] | None = None,
-        name: str | None = None,
-    ) -> BuiltImage:
-        __tracebackhide__ = True
-        return build_image(config, context, dockerfile=dockerfile, target=target, build_args=build_args, name=name)
-
-    return build
+    return functools.partial(build_image, request.config)
 
 
 def build_image(
@@ -275,7 +260,7 @@ def _marker_spec(item: pytest.Item) -> tuple[Spec, str | None]:
     if image is not None and not isinstance(image, str):
         raise SpecError(f"{where}: image expects the name of an image fixture, got {image!r}")
     spec = parse_spec(
-        merged, where=where, extra=("image",), default_run_timeout=_session(item.config).settings.run_timeout
+        merged, where=where, extra=("image",), default_run_timeout=session_of(item.config).settings.run_timeout
     )
     if not spec.checks:
         raise SpecError(
@@ -347,7 +332,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     image = item.stash.get(IMAGE_KEY, None)
     if isinstance(found, tuple) and image is not None:
         spec, _ = found
-        state = _session(item.config)
+        state = session_of(item.config)
         baseline = state.growth_baseline(image.name) if spec.max_growth is not None else None
         results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
         path, lineno, _ = item.location

@@ -10,6 +10,7 @@ well-kept library parses exactly ``docker images``' units with binary ones besid
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _UNITS: dict[str, int] = {
     "": 1,
@@ -71,3 +72,43 @@ def format_size(num_bytes: int | float) -> str:
 def format_delta(num_bytes: int) -> str:
     """A signed size: ``+1.2MB``, ``-300kB``, ``+0B``."""
     return ("+" if num_bytes >= 0 else "") + format_size(num_bytes)
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A size, or a percentage of some whole: ``max_growth`` (of the baseline size) and
+    ``max_waste`` (of the layers' bytes) are both written ``"2MB"`` or ``"5%"``."""
+
+    text: str
+    size: int | None = None
+    percent: float | None = None
+
+    def allowance(self, whole: int) -> int:
+        """The allowance in bytes, for a percentage of ``whole``."""
+        if self.percent is not None:
+            return int(whole * self.percent / 100)
+        return int(self.size or 0)
+
+    def describe(self, whole: int) -> str:
+        """``20MB``, or ``10% (5.2MB)`` for a percentage."""
+        if self.percent is not None:
+            return f"{self.percent:g}% ({format_size(self.allowance(whole))})"
+        return format_size(self.size or 0)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+_PERCENT = re.compile(r"^\s*(-?\s*(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$")
+
+
+def parse_allowance(value: object) -> Allowance:
+    """``"5%"`` (any sign: callers bound it), ``"2MB"``, ``"512 KiB"`` or bytes; else ``ValueError``."""
+    if isinstance(value, Allowance):
+        return value
+    if isinstance(value, str):
+        match = _PERCENT.match(value)
+        if match:
+            return Allowance(value.strip(), percent=float(match.group(1).replace(" ", "")))
+    size = parse_size(value)  # type: ignore[arg-type]
+    return Allowance(value.strip() if isinstance(value, str) else format_size(size), size=size)

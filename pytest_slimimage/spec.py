@@ -166,18 +166,19 @@ def _lint_ignore(raw: object, where: str) -> tuple[str, ...] | None:
         return ()
     if raw is False:
         return None
-    ignore = raw.get("ignore", ()) if isinstance(raw, Mapping) and set(raw) <= {"ignore"} else raw
-    if not _strings(ignore):
+    given = raw.get("ignore", ()) if isinstance(raw, Mapping) and set(raw) <= {"ignore"} else raw
+    if not isinstance(given, (list, tuple)) or not all(isinstance(rule, str) for rule in given):
         raise SpecError(
             f"{where}: lint expects True, False, a list of rule ids to ignore, or {{'ignore': [...]}}, got {raw!r}"
         )
-    unknown = [rule for rule in ignore if rule not in RULES]  # type: ignore[union-attr]
+    ignore = tuple(rule.strip().upper() for rule in given)  # as check_lint reads them
+    unknown = [rule for rule in ignore if rule not in RULES]
     if unknown:
         raise SpecError(
             f"{where}: lint: unknown rule id {unknown[0]!r}{suggest(unknown[0], list(RULES))};"
             f" rules: {', '.join(RULES)}"
         )
-    return tuple(ignore)  # type: ignore[arg-type]
+    return ignore
 
 
 def _waste_limit(raw: object, where: str) -> int | str:

@@ -31,7 +31,6 @@ Pure: no pytest, no docker, no I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
@@ -40,7 +39,7 @@ from typing import Any, NamedTuple
 from pytest_slimimage.checks import CheckResult, attribute_layers
 from pytest_slimimage.facts import ImageFacts, Layer, normalise
 from pytest_slimimage.layers import LayerIndex
-from pytest_slimimage.sizes import format_size, parse_size
+from pytest_slimimage.sizes import Allowance, format_size, parse_allowance
 
 __all__ = [
     "DELETED",
@@ -486,55 +485,25 @@ def _pair(history: Sequence[Layer], shapes: Sequence[_Shape]) -> list[int | None
 
 
 # ------------------------------------------------------------------------------------------ limits
-_PERCENT = re.compile(r"^\s*(-?\s*(?:\d+(?:\.\d*)?|\.\d+))\s*%\s*$")
-
-
-@dataclass(frozen=True)
-class WasteLimit:
-    """How many wasted bytes ``max_waste`` allows: a size, or a percentage of ``total_bytes``."""
-
-    text: str
-    size: int | None = None
-    percent: float | None = None
-
-    def allowance(self, total_bytes: int) -> int:
-        """The limit in bytes for an image whose layers hold ``total_bytes``."""
-        if self.percent is not None:
-            return int(total_bytes * self.percent / 100)
-        return int(self.size or 0)
-
-    def describe(self, total_bytes: int) -> str:
-        """``20MB``, or ``10% (5.2MB)`` for a percentage."""
-        if self.percent is not None:
-            return f"{self.percent:g}% ({format_size(self.allowance(total_bytes))})"
-        return format_size(self.size or 0)
-
-    def __str__(self) -> str:
-        return self.text
+WasteLimit = Allowance
+"""How many wasted bytes ``max_waste`` allows: a size, or a percentage of ``total_bytes``."""
 
 
 def parse_waste_limit(value: object) -> WasteLimit:
     """Bytes (int), a size (``"20MB"``) or a percentage of the layers' bytes (``"10%"``).
 
     Anything else, a negative size, or a percentage over 100 is a ``ValueError`` naming the value."""
-    if isinstance(value, WasteLimit):
-        return value
-    if isinstance(value, str):
-        match = _PERCENT.match(value)
-        if match:
-            percent = float(match.group(1).replace(" ", ""))
-            if not 0 <= percent <= 100:
-                raise ValueError(f"max_waste expects a percentage from 0% to 100%, got {value!r}")
-            return WasteLimit(value.strip(), percent=percent)
     if isinstance(value, int) and not isinstance(value, bool) and value < 0:
         raise ValueError(f"max_waste expects a size of 0 or more, got {value!r}")
     try:
-        size = parse_size(value)  # type: ignore[arg-type]
+        limit = parse_allowance(value)
     except ValueError:
         raise ValueError(
             f"max_waste expects bytes, a size like '20MB' or a percentage like '10%', got {value!r}"
         ) from None
-    return WasteLimit(value.strip() if isinstance(value, str) else format_size(size), size=size)
+    if limit.percent is not None and not 0 <= limit.percent <= 100:
+        raise ValueError(f"max_waste expects a percentage from 0% to 100%, got {value!r}")
+    return limit
 
 
 # ------------------------------------------------------------------------------------------- text
