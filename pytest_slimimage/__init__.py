@@ -41,7 +41,7 @@ from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageConfig, 
 from pytest_slimimage.image import BuiltImage
 from pytest_slimimage.lint import RULES as LINT_RULES
 from pytest_slimimage.lint import LintFinding, check_lint, lint, lint_dockerfile
-from pytest_slimimage.plugin import image_fixture
+from pytest_slimimage.plugin import existing_image_fixture, image_fixture
 from pytest_slimimage.report import REPORT_SCHEMA, ImageRecord
 from pytest_slimimage.runnable import Problem, check_runnable, diagnose, explain_run_failure
 from pytest_slimimage.sizes import format_size, parse_size
@@ -103,6 +103,7 @@ __all__ = [
     "diagnose",
     "evaluate",
     "exec_form",
+    "existing_image_fixture",
     "explain_run_failure",
     "format_size",
     "image_fixture",

@@ -22,7 +22,7 @@ from pytest_slimimage.checks import (
     check_warn_size,
     is_json_pitfall,
 )
-from pytest_slimimage.errors import ImageCheckFailed
+from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
 from pytest_slimimage.facts import ImageFacts, RunResult
 from pytest_slimimage.image import BuiltImage
 from pytest_slimimage.lint import check_lint
@@ -149,6 +149,20 @@ def evaluate(
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimimage-run")
         run_future = pool.submit(image.run, spec.runs.args, spec.runs.timeout)
     try:
+        return _evaluate(image, spec, baseline, updating_baseline, run_future)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _evaluate(
+    image: BuiltImage,
+    spec: Spec,
+    baseline: BaselineEntry | None,
+    updating_baseline: bool,
+    run_future: Future[RunResult] | None,
+) -> list[CheckResult]:
+    try:
         facts = image.facts(filesystem=spec.needs_filesystem)
         results: list[CheckResult] = []
         if spec.max_size is not None:
@@ -172,9 +186,8 @@ def evaluate(
         if spec.runs is not None:
             run = run_future.result() if run_future is not None else image.run(spec.runs.args, spec.runs.timeout)
             results.append(_diagnosed(image, check_runs(facts, spec.runs, run), spec.runs.args))
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+    except ValueError as exc:  # a check that cannot apply: final_base or lint on an image with no Dockerfile
+        raise SlimImageError(f"{image.name}: {exc}") from None
     for result in results:
         image.observe(result)
     return results

@@ -257,7 +257,10 @@ def check_final_base(facts: ImageFacts, expected: str | Sequence[str]) -> CheckR
 
 def _need_dockerfile(facts: ImageFacts, check: str) -> Dockerfile:
     if facts.dockerfile is None:
-        raise ValueError(f"{check} needs the image's Dockerfile; {facts.name} was not built from one")
+        raise ValueError(
+            f"{check} needs the image's Dockerfile; {facts.name} was not built from one"
+            " (for an existing image, pass the dockerfile= it was built from)"
+        )
     return facts.dockerfile
 
 

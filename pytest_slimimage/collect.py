@@ -78,18 +78,28 @@ class DeclaredCheck(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
-        from pytest_slimimage.plugin import build_image, session_of
+        from pytest_slimimage.plugin import build_image, existing_image, session_of
 
         state = session_of(self.config)
         try:
-            image = build_image(
-                self.config,
-                self.decl.context,
-                dockerfile=self.decl.dockerfile,
-                target=self.decl.target,
-                build_args=self.decl.build_args,
-                name=self.decl.name,
-            )
+            if self.decl.image is not None:
+                image = existing_image(
+                    self.config,
+                    self.decl.image,
+                    dockerfile=self.decl.dockerfile if self.decl.dockerfile_given else None,
+                    target=self.decl.target,
+                    build_args=self.decl.build_args,
+                    name=self.decl.name,
+                )
+            else:
+                image = build_image(
+                    self.config,
+                    self.decl.context or ".",
+                    dockerfile=self.decl.dockerfile,
+                    target=self.decl.target,
+                    build_args=self.decl.build_args,
+                    name=self.decl.name,
+                )
         except pytest.skip.Exception as exc:
             # no engine: report the skip at the image's table, not inside the plugin (pytest does
             # the same for a skip raised by a fixture)
@@ -120,8 +130,8 @@ def add_properties(item: pytest.Item, image: BuiltImage) -> None:
     for key, value in (
         ("id", image.id),
         ("size", image.size),
-        ("final_base", image.dockerfile.final_base),
-        ("dockerfile", image.dockerfile.path),
+        ("final_base", image.dockerfile.final_base if image.dockerfile else ""),
+        ("dockerfile", image.dockerfile.path if image.dockerfile else ""),
     ):
         entry = (f"{prefix}.{key}", value)
         if entry not in item.user_properties:

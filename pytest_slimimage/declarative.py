@@ -35,7 +35,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-BUILD_KEYS = ("context", "dockerfile", "target", "build_args")
+BUILD_KEYS = ("context", "image", "dockerfile", "target", "build_args")
 GLOBAL_KEYS = ("images", "max_growth")
 FILENAMES = ("pyproject.toml", "slimimage.toml")
 
@@ -45,13 +45,17 @@ class ImageDecl:
     """One ``[tool.slimimage.images.<name>]`` table."""
 
     name: str
-    context: str
+    context: str | None
     spec: Spec
     dockerfile: str = "Dockerfile"
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
     line: int = 1
     """The 1-based line of the image's table header in its file (for failure locations)."""
+    image: str | None = None
+    """An image already on the engine, checked as it is instead of built from ``context``."""
+    dockerfile_given: bool = field(default=False, compare=False)
+    """Whether the table named a Dockerfile (for an existing image it is optional)."""
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,16 @@ def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Decla
             extra=BUILD_KEYS,
         )
         context = raw.get("context")
-        if not isinstance(context, str) or not context:
-            raise SpecError(f"{where}: context is required (the build context folder, relative to the rootdir)")
+        image = raw.get("image")
+        if image is not None and (not isinstance(image, str) or not image):
+            raise SpecError(f"{where}: image expects the reference of an image on the engine, got {image!r}")
+        if image is not None and context is not None:
+            raise SpecError(f"{where}: give either context (build it) or image (check one already built), not both")
+        if image is None and (not isinstance(context, str) or not context):
+            raise SpecError(
+                f"{where}: context is required (the build context folder, relative to the rootdir),"
+                " or image for an image already built"
+            )
         dockerfile = raw.get("dockerfile", "Dockerfile")
         if not isinstance(dockerfile, str) or not dockerfile:
             raise SpecError(f"{where}: dockerfile expects a path, got {dockerfile!r}")
@@ -142,6 +154,8 @@ def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Decla
                 target=target,
                 build_args={str(k): str(v) for k, v in build_args.items()},
                 line=_header_line(text, prefix, str(name)),
+                image=image,
+                dockerfile_given="dockerfile" in raw,
             )
         )
     return Declarations(path, tuple(out))

@@ -38,7 +38,8 @@ class BuiltImage:
 
     ``size`` is the engine's ``Size`` in bytes (what ``docker images`` shows); ``layers`` are
     the history entries bottom to top, each with its size and instruction; ``dockerfile`` is
-    the parsed Dockerfile (``.stages``, ``.final_stage``, ``.final_base``).
+    the parsed Dockerfile (``.stages``, ``.final_stage``, ``.final_base``), or None for an
+    existing image checked without one.
     """
 
     def __init__(
@@ -47,7 +48,7 @@ class BuiltImage:
         name: str,
         attrs: Mapping[str, Any],
         history: list[Layer],
-        dockerfile: Dockerfile,
+        dockerfile: Dockerfile | None,
         engine: Engine,
         session: str,
         base_size: int | None,
@@ -356,12 +357,50 @@ class ImageBuilder:
         )
         return self._describe(image_id, dockerfile, name, log)
 
-    def _describe(self, image_id: str, dockerfile: Dockerfile, name: str, log: str) -> BuiltImage:
+    def existing(
+        self,
+        reference: str,
+        *,
+        dockerfile: Path | None = None,
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        display: str | None = None,
+        name: str | None = None,
+    ) -> BuiltImage:
+        """An image already on the engine (built by another tool, or pulled), checked as it is.
+
+        ``dockerfile``, when given, is the one it was built from: the checks that read a
+        Dockerfile (final_base, lint) need it. The plugin never removes such an image.
+        """
+        parsed = None
+        if dockerfile is not None:
+            parsed = parse_dockerfile(dockerfile, build_args=dict(build_args or {}), target=target, label=display)
+        with self._lock:
+            key = f"existing\0{reference}\0{dockerfile}\0{target}\0{sorted((build_args or {}).items())}"
+            cached = self._cache.get(key)
+            if cached is None:
+                attrs = self.engine.local_image(reference)
+                if attrs is None:
+                    cached = SlimImageError(
+                        f"image {reference!r} is not on the engine: build or pull it before the tests"
+                        " (pytest-slimimage never pulls)"
+                    )
+                else:
+                    cached = self._describe(str(attrs["Id"]), parsed, name or reference, "")
+                self._cache[key] = cached
+            if isinstance(cached, SlimImageError):
+                raise cached
+            image = cached.named(name) if name else cached
+            self.images[image.name] = image
+        return image
+
+    def _describe(self, image_id: str, dockerfile: Dockerfile | None, name: str, log: str) -> BuiltImage:
         """A BuiltImage for an image on the engine: its inspect data, history and base."""
         attrs = self.engine.inspect(image_id)
         history = self.engine.history(image_id)
-        base_attrs = self.engine.local_image(dockerfile.final_base)
-        base_size: int | None = 0 if dockerfile.final_base == "scratch" else None
+        final_base = dockerfile.final_base if dockerfile is not None else None
+        base_attrs = self.engine.local_image(final_base) if final_base else None
+        base_size: int | None = 0 if final_base == "scratch" else None
         if base_attrs is not None:
             base_size = int(base_attrs.get("Size") or 0)
             base_count = len(self.engine.history(str(base_attrs["Id"])))

@@ -97,7 +97,10 @@ def check_lint(facts: ImageFacts, ignore: Sequence[str] = ()) -> CheckResult:
     if unknown:
         raise ValueError(f"lint: unknown rule id(s) in ignore: {', '.join(unknown)} (known: {', '.join(RULES)})")
     if facts.dockerfile is None:
-        raise ValueError(f"lint needs the image's Dockerfile; {facts.name} was not built from one")
+        raise ValueError(
+            f"lint needs the image's Dockerfile; {facts.name} was not built from one"
+            " (for an existing image, pass the dockerfile= it was built from)"
+        )
     dockerfile = facts.dockerfile
     checked = [rule for rule in RULES if rule not in ignored]
     all_findings = lint(dockerfile)

@@ -174,6 +174,18 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 # ------------------------------------------------------------------------------------------ fixtures
+class ExistingFactory(Protocol):
+    def __call__(
+        self,
+        reference: str,
+        *,
+        dockerfile: str | os.PathLike[str] | None = None,
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> BuiltImage: ...
+
+
 class BuildFactory(Protocol):
     def __call__(
         self,
@@ -223,6 +235,70 @@ def build_image(
     return builder.build(build_request, name=name)
 
 
+def existing_image(
+    config: pytest.Config,
+    reference: str,
+    *,
+    dockerfile: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> BuiltImage:
+    """An image already on the engine, checked as it is (never built, pulled or removed here)."""
+    __tracebackhide__ = True
+    path = None
+    display = None
+    if dockerfile is not None:
+        path = Path(dockerfile)
+        path = (path if path.is_absolute() else Path(str(config.rootpath)) / path).resolve()
+        if not path.is_file():
+            raise SlimImageError(f"Dockerfile not found: {path} (given for the image {reference!r})")
+        try:
+            display = str(path.relative_to(Path(str(config.rootpath)).resolve()))
+        except ValueError:
+            display = str(path)
+    builder = _builder_or_skip(config)
+    return builder.existing(
+        reference, dockerfile=path, target=target, build_args=build_args, display=display, name=name
+    )
+
+
+@pytest.fixture(scope="session")
+def slimimage_image(request: pytest.FixtureRequest) -> ExistingFactory:
+    """Check an image that is already on the engine: ``slimimage_image("myapp:1.2")``, optionally
+    with the Dockerfile it was built from (relative to the rootdir) for final_base and lint."""
+    return functools.partial(existing_image, request.config)
+
+
+def existing_image_fixture(
+    reference: str,
+    *,
+    dockerfile: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    scope: str = "session",
+) -> Any:
+    """A fixture whose value is the :class:`BuiltImage` of an image already on the engine (built
+    by your own pipeline, or pulled); the variable's name is the fixture's::
+
+        api = existing_image_fixture("registry.example.com/api:ci", dockerfile="Dockerfile")
+    """
+    _check_scope(scope)
+
+    def _image(request: pytest.FixtureRequest, slimimage_image: ExistingFactory) -> BuiltImage:
+        __tracebackhide__ = True
+        return slimimage_image(
+            reference, dockerfile=dockerfile, target=target, build_args=build_args, name=request.fixturename
+        )
+
+    return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in ("session", "package", "module", "class", "function"):
+        raise ValueError(f"scope must be session, package, module, class or function, got {scope!r}")
+
+
 def image_fixture(
     context: str | os.PathLike[str],
     *,
@@ -236,8 +312,7 @@ def image_fixture(
 
         hello = image_fixture("example_project", dockerfile="Dockerfile.static")
     """
-    if scope not in ("session", "package", "module", "class", "function"):
-        raise ValueError(f"image_fixture: scope must be session, package, module, class or function, got {scope!r}")
+    _check_scope(scope)
 
     def _image(request: pytest.FixtureRequest, slimimage_build: BuildFactory) -> BuiltImage:
         __tracebackhide__ = True
@@ -451,4 +526,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
-__all__ = ["BuildFactory", "MarkerCheckFailed", "build_image", "image_fixture", "session_of", "slimimage_build"]
+__all__ = [
+    "BuildFactory",
+    "ExistingFactory",
+    "MarkerCheckFailed",
+    "build_image",
+    "existing_image",
+    "existing_image_fixture",
+    "image_fixture",
+    "session_of",
+    "slimimage_build",
+    "slimimage_image",
+]

@@ -144,7 +144,7 @@ def test_unknown_image_key_with_did_you_mean(tmp_path: Path) -> None:
     assert error(tmp_path, "pyproject.toml", text) == (
         "pyproject.toml [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
         " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable,"
-        " max_waste, runs, context, dockerfile, target, build_args"
+        " max_waste, runs, context, image, dockerfile, target, build_args"
     )
 
 
@@ -230,7 +230,8 @@ def test_bad_values_name_the_file_the_image_and_the_key(tmp_path: Path, keys: st
 def test_context_is_required(tmp_path: Path, context: str) -> None:
     text = f"[images.app]\n{context}\nexec_form = true\n"
     assert error(tmp_path, "slimimage.toml", text) == (
-        "slimimage.toml [images.app]: context is required (the build context folder, relative to the rootdir)"
+        "slimimage.toml [images.app]: context is required (the build context folder, relative to the rootdir),"
+        " or image for an image already built"
     )
 
 
