@@ -130,8 +130,8 @@ def add_properties(item: pytest.Item, image: BuiltImage) -> None:
     for key, value in (
         ("id", image.id),
         ("size", image.size),
-        ("final_base", image.dockerfile.final_base if image.dockerfile else ""),
-        ("dockerfile", image.dockerfile.path if image.dockerfile else ""),
+        ("final_base", image.dockerfile.final_base if image.has_dockerfile else ""),
+        ("dockerfile", image.dockerfile.path if image.has_dockerfile else ""),
     ):
         entry = (f"{prefix}.{key}", value)
         if entry not in item.user_properties:

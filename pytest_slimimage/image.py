@@ -38,8 +38,8 @@ class BuiltImage:
 
     ``size`` is the engine's ``Size`` in bytes (what ``docker images`` shows); ``layers`` are
     the history entries bottom to top, each with its size and instruction; ``dockerfile`` is
-    the parsed Dockerfile (``.stages``, ``.final_stage``, ``.final_base``), or None for an
-    existing image checked without one.
+    the parsed Dockerfile (``.stages``, ``.final_stage``, ``.final_base``); an existing image
+    checked without one has ``has_dockerfile`` false.
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class BuiltImage:
         self.size: int = int(attrs["Size"])
         self.config = ImageConfig.from_inspect(attrs)
         self.layers: tuple[Layer, ...] = tuple(history)
-        self.dockerfile = dockerfile
+        self._dockerfile = dockerfile
         self.base_size = base_size
         self.build_log = build_log
         self.default_timeout = default_timeout
@@ -116,6 +116,20 @@ class BuiltImage:
             return self._shared.waste
 
     @property
+    def dockerfile(self) -> Dockerfile:
+        """The parsed Dockerfile the image was built from (``.stages``, ``.final_stage``, ``.final_base``)."""
+        if self._dockerfile is None:
+            raise SlimImageError(
+                f"{self.name} has no Dockerfile known to pytest-slimimage: it is an existing image checked"
+                " without one (pass the dockerfile= it was built from)"
+            )
+        return self._dockerfile
+
+    @property
+    def has_dockerfile(self) -> bool:
+        return self._dockerfile is not None
+
+    @property
     def runs_started(self) -> int:
         """How many containers this image has started in the session (all its named views)."""
         return self._shared.runs
@@ -142,7 +156,7 @@ class BuiltImage:
             size=self.size,
             config=self.config,
             layers=self.layers,
-            dockerfile=self.dockerfile,
+            dockerfile=self._dockerfile,
             tags=self.tags,
             filesystem=self.filesystem if filesystem else self._shared.filesystem,
             waste=self.waste() if filesystem else self._shared.waste,

@@ -194,8 +194,8 @@ class SlimImageSession:
                 name=image.name,
                 id=image.id,
                 size=image.size,
-                final_base=image.dockerfile.final_base if image.dockerfile else "",
-                dockerfile=image.dockerfile.path if image.dockerfile else "",
+                final_base=image.dockerfile.final_base if image.has_dockerfile else "",
+                dockerfile=image.dockerfile.path if image.has_dockerfile else "",
                 layers=[
                     {"instruction": la.instruction, "size": la.size, "from_base": la.from_base}
                     for la in image.layers

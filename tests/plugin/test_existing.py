@@ -40,7 +40,7 @@ def test_an_existing_image_is_checked_and_left_in_place(
 
         @pytest.mark.slimimage(max_size="5MB", no_compilers=True, runnable=True, exec_form=True)
         def test_checked(plain):
-            assert plain.dockerfile is None
+            assert not plain.has_dockerfile
             assert_runs(plain, "hi", args=["echo", "hi"])
 
         @pytest.mark.slimimage(final_base="busybox", lint=["SI004"])

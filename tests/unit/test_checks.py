@@ -233,7 +233,8 @@ def test_final_base_fail_single_stage() -> None:
 def test_final_base_needs_a_dockerfile() -> None:
     with pytest.raises(
         ValueError,
-        match=r"^final_base needs the image's Dockerfile; hello was not built from one \(for an existing image, pass the dockerfile= it was built from\)$",
+        match=r"^final_base needs the image's Dockerfile; hello was not built from one"
+        r" \(for an existing image, pass the dockerfile= it was built from\)$",
     ):
         check_final_base(facts(), "scratch")
 

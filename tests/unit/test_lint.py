@@ -470,6 +470,7 @@ def test_check_lint_unknown_ignore_id() -> None:
 def test_check_lint_needs_a_dockerfile() -> None:
     with pytest.raises(
         ValueError,
-        match=r"^lint needs the image's Dockerfile; hello was not built from one \(for an existing image, pass the dockerfile= it was built from\)$",
+        match=r"^lint needs the image's Dockerfile; hello was not built from one"
+        r" \(for an existing image, pass the dockerfile= it was built from\)$",
     ):
         check_lint(facts(None))
