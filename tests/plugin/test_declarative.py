@@ -144,7 +144,7 @@ def test_without_the_plugin_nothing_is_collected(pytester: pytest.Pytester) -> N
             '[tool.slimimage.images.hello]\ncontext = "hello"\nmax_sise = "10MB"\n',
             "{path} [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
             " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint,"
-            " runnable, max_waste, runs, context, dockerfile, target, build_args",
+            " runnable, max_waste, runs, context, image, dockerfile, target, build_args",
         ),
         (
             "pyproject",
@@ -155,7 +155,8 @@ def test_without_the_plugin_nothing_is_collected(pytester: pytest.Pytester) -> N
         (
             "slimimage",
             "[images.app]\nexec_form = true\n",
-            "{path} [images.app]: context is required (the build context folder, relative to the rootdir)",
+            "{path} [images.app]: context is required (the build context folder, relative to the rootdir),"
+            " or image for an image already built",
         ),
         (
             "slimimage",

