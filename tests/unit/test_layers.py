@@ -582,3 +582,37 @@ def test_a_device_that_is_not_a_whiteout_stays_an_entry(tmp_path: Path) -> None:
     walked = index_overlay_dir(tmp_path, digest="sha256:x")
     assert walked.whiteouts == []
     assert walked.entries["/null"].kind == "other"
+
+
+def _layer(
+    *paths: str, dirs: tuple[str, ...] = (), whiteouts: tuple[str, ...] = (), opaque: tuple[str, ...] = ()
+) -> LayerIndex:
+    entries = {p: FileEntry(p, "file", 10) for p in paths}
+    entries.update({d: FileEntry(d, "dir") for d in dirs})
+    return LayerIndex(digest="sha256:" + "0" * 64, entries=entries, whiteouts=list(whiteouts), opaque_dirs=list(opaque))
+
+
+def test_merge_a_file_replacing_a_directory_removes_what_it_held() -> None:
+    below = _layer("/opt/tool/bin/x", "/opt/tool/lib/y", "/opt/toolbox", dirs=("/opt", "/opt/tool"))
+    above = _layer("/opt/tool")  # a file where the directory stood
+    merged = merge_layers([below, above])
+    assert sorted(merged.entries) == ["/opt", "/opt/tool", "/opt/toolbox"]
+    assert merged.entries["/opt/tool"].kind == "file"
+
+
+def test_merge_an_opaque_root_hides_every_lower_path() -> None:
+    below = _layer("/a", "/b/c", dirs=("/b",))
+    above = _layer("/d", opaque=("/",))
+    assert sorted(merge_layers([below, above]).entries) == ["/d"]
+
+
+def test_merge_many_whiteouts_stay_fast() -> None:
+    import time
+
+    below = _layer(*(f"/data/{n // 100}/{n}" for n in range(100_000)))
+    above = _layer(whiteouts=tuple(f"/data/{n}" for n in range(0, 1000, 2)))
+    started = time.process_time()
+    merged = merge_layers([below, above])
+    assert time.process_time() - started < 1.5
+    assert len(merged) == 50_000
+    assert "/data/1/100" in merged and "/data/0/0" not in merged and "/data/10/1000" not in merged
