@@ -6,15 +6,16 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_slimimage.assertions import evaluate, failure_text
 from pytest_slimimage.checks import CheckResult
 from pytest_slimimage.declarative import FILENAMES, ImageDecl, load_declarations
 from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
-from pytest_slimimage.image import BuiltImage
+
+if TYPE_CHECKING:
+    from pytest_slimimage.image import BuiltImage
 
 
 class DeclaredCheckFailed(ImageCheckFailed):
@@ -78,6 +79,7 @@ class DeclaredCheck(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
+        from pytest_slimimage.assertions import evaluate, failure_text
         from pytest_slimimage.plugin import build_image, existing_image, session_of
 
         state = session_of(self.config)

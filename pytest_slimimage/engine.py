@@ -12,7 +12,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,8 @@ import docker.errors
 import requests.exceptions
 
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
-from pytest_slimimage.facts import Layer, RunResult
+from pytest_slimimage.facts import Layer, RunLimits, RunResult
+from pytest_slimimage.labels import LABEL_SESSION
 from pytest_slimimage.layers import (
     LayerIndex,
     LayerMismatch,
@@ -37,28 +37,10 @@ from pytest_slimimage.layers import (
 if TYPE_CHECKING:
     from pytest_slimimage.layercache import LayerCache
 
-LABEL_PREFIX = "io.github.pytest-slimimage"
-LABEL_SESSION = f"{LABEL_PREFIX}.session"
-"""Every image and container the plugin creates carries this label, valued with its session token."""
-LABEL_WORKER = f"{LABEL_PREFIX}.worker"
-"""Containers also carry this one, valued with the creating process's token (xdist workers differ)."""
-LABEL_BASE = f"{LABEL_PREFIX}.base"
-"""Base images made by scripts/base-images.sh carry this one."""
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NO_COMMAND = re.compile(r"no command specified", re.I)
 """The engine's answer to creating a container from an image with neither CMD nor ENTRYPOINT."""
-
-
-@dataclass(frozen=True)
-class RunLimits:
-    """The sandbox a container runs in unless told otherwise."""
-
-    network: bool = False
-    memory: str = "256m"
-    pids: int = 256
-    output_cap: int = 1024 * 1024
-    """Bytes of stdout and of stderr kept; the rest is dropped and the result says so."""
 
 
 def _describe_host() -> str:

@@ -179,6 +179,17 @@ def normalise(path: str) -> str:
 
 
 @dataclass(frozen=True)
+class RunLimits:
+    """The sandbox a container runs in unless told otherwise."""
+
+    network: bool = False
+    memory: str = "256m"
+    pids: int = 256
+    output_cap: int = 1024 * 1024
+    """Bytes of stdout and of stderr kept; the rest is dropped and the result says so."""
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What a container run as shipped produced."""
 

@@ -26,9 +26,10 @@ except ImportError:  # pragma: no cover - Windows: each worker builds for itself
 
 from pytest_slimimage.checks import CheckResult
 from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
-from pytest_slimimage.engine import LABEL_SESSION, LABEL_WORKER, Engine, RunLimits
+from pytest_slimimage.engine import Engine
 from pytest_slimimage.errors import ImageBuildError, SlimImageError
-from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunResult
+from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunLimits, RunResult
+from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
 from pytest_slimimage.layers import LayerIndex, merge_layers
 from pytest_slimimage.waste import WasteReport, compute_waste
 

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import pytest
 
-from pytest_slimimage.assertions import evaluate, failure_text
 from pytest_slimimage.collect import DeclarationsFile, DeclaredCheckFailed, add_properties, wants, warn_about
 from pytest_slimimage.errors import (
     EngineUnavailable,
@@ -24,11 +24,21 @@ from pytest_slimimage.errors import (
     ImageCheckFailed,
     SlimImageError,
 )
-from pytest_slimimage.image import BuildRequest, BuiltImage, ImageBuilder
 from pytest_slimimage.report import terminal_lines
 from pytest_slimimage.session import SlimImageSession
 from pytest_slimimage.settings import Settings, positive_seconds
 from pytest_slimimage.spec import Spec, SpecError, parse_spec
+
+if TYPE_CHECKING:  # docker-py and the engine side load when a test first needs an image
+    from pytest_slimimage.image import BuiltImage, ImageBuilder
+
+
+def is_image(value: object) -> TypeGuard[BuiltImage]:
+    """Whether ``value`` is a :class:`BuiltImage`, without importing the engine side for it: no
+    image can exist before ``pytest_slimimage.image`` is imported."""
+    module = sys.modules.get("pytest_slimimage.image")
+    return module is not None and isinstance(value, module.BuiltImage)
+
 
 MARKER = "slimimage"
 MARKER_HELP = (
@@ -44,7 +54,7 @@ class MarkerCheckFailed(ImageCheckFailed):
 
 SESSION_KEY = pytest.StashKey[SlimImageSession]()
 SPEC_KEY = pytest.StashKey["tuple[Spec, str | None] | SlimImageError"]()
-IMAGE_KEY = pytest.StashKey[BuiltImage]()
+IMAGE_KEY = pytest.StashKey["BuiltImage"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -230,6 +240,8 @@ def build_image(
 ) -> BuiltImage:
     """Build (or reuse) an image for this session; no engine -> skip, or an error when required."""
     __tracebackhide__ = True
+    from pytest_slimimage.image import BuildRequest
+
     build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
     builder = _builder_or_skip(config)
     return builder.build(build_request, name=name)
@@ -380,10 +392,10 @@ def _marker_image(item: pytest.Item, name: str | None) -> BuiltImage:
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
     if name is not None:
         value = funcargs.get(name)
-        if not isinstance(value, BuiltImage):
+        if not is_image(value):
             raise SlimImageError(f"@pytest.mark.slimimage on {item.nodeid}: fixture {name!r} is not an image fixture")
         return value
-    images = {key: value for key, value in funcargs.items() if isinstance(value, BuiltImage)}
+    images = {key: value for key, value in funcargs.items() if is_image(value)}
     if len(images) == 1:
         return next(iter(images.values()))
     if not images:
@@ -400,7 +412,7 @@ def _marker_image(item: pytest.Item, name: str | None) -> BuiltImage:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     for value in getattr(item, "funcargs", {}).values():
-        if isinstance(value, BuiltImage):
+        if is_image(value):
             add_properties(item, value)
     outcome = yield
     found = item.stash.get(SPEC_KEY, None)
@@ -409,6 +421,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         spec, _ = found
         state = session_of(item.config)
         baseline = state.growth_baseline(image.name) if spec.max_growth is not None else None
+        from pytest_slimimage.assertions import evaluate, failure_text
+
         results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
         path, lineno, _ = item.location
         warn_about(results, str(Path(str(item.config.rootpath)) / path), (lineno or 0) + 1)
@@ -464,7 +478,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = PlainRepr(str(exc), path, (lineno or 0) + 1, type(exc).__name__)
     if report.failed and report.when == "call":
         for key, value in getattr(item, "funcargs", {}).items():
-            if isinstance(value, BuiltImage) and value.build_log:
+            if is_image(value) and value.build_log:
                 tail = "".join(value.build_log.splitlines(keepends=True)[-60:])
                 report.sections.append((f"slimimage build log: {key} ({value.tag})", tail))
     return report

@@ -16,15 +16,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_slimimage.baseline import Baseline, BaselineEntry, BaselineLayer, load_baseline, write_baseline
 from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.engine import LABEL_SESSION, Engine
 from pytest_slimimage.errors import EngineUnavailable, SlimImageError
-from pytest_slimimage.image import BuiltImage, ImageBuilder
+from pytest_slimimage.labels import LABEL_SESSION
 from pytest_slimimage.report import ImageRecord, json_report, markdown_report, merge_records, svg_chart
 from pytest_slimimage.settings import Settings
+
+if TYPE_CHECKING:  # the engine side (docker-py) is imported when a test first needs an image
+    from pytest_slimimage.engine import Engine
+    from pytest_slimimage.image import BuiltImage, ImageBuilder
 
 
 @dataclass
@@ -120,6 +123,8 @@ class SlimImageSession:
     # ------------------------------------------------------------------------------------ engine
     def engine(self) -> Engine:
         """The engine connection, made on first need; :class:`EngineUnavailable` is remembered."""
+        from pytest_slimimage.engine import Engine
+
         if self._engine is None:
             try:
                 self._engine = Engine.connect()
@@ -131,6 +136,8 @@ class SlimImageSession:
 
     def builder(self) -> ImageBuilder:
         """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
+        from pytest_slimimage.image import ImageBuilder
+
         engine = self.engine()
         if self._builder is None:
             layer_cache = None
@@ -269,7 +276,7 @@ class SlimImageSession:
         except Exception as exc:  # a dead engine must not turn the session's end into an INTERNALERROR
             own.errors.append(f"{type(exc).__name__}: {exc} (images are labelled {LABEL_SESSION}={self.token})")
         finally:
-            if isinstance(self._engine, Engine):
+            if self._engine is not None and not isinstance(self._engine, EngineUnavailable):
                 self._engine.close()
         self.summary.merge(own.to_json())
         if self.role != "worker":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_slimimage.engine import RunLimits
+from pytest_slimimage.facts import RunLimits
 
 
 def _bool(value: object, name: str) -> bool:
