@@ -279,9 +279,7 @@ def check_exec_form(facts: ImageFacts) -> CheckResult:
     flagged: set[str] = set()
     dockerfile = facts.dockerfile
     if dockerfile is not None:
-        final = dockerfile.final_stage
-        for keyword in ("ENTRYPOINT", "CMD"):
-            ins = dockerfile.effective(keyword, final)
+        for keyword, ins in zip(("ENTRYPOINT", "CMD"), dockerfile.effective_command(), strict=True):
             if ins is None:
                 continue
             form = exec_form(ins.value)
@@ -333,7 +331,8 @@ def check_exec_form(facts: ImageFacts) -> CheckResult:
 def _origin(dockerfile: Dockerfile | None, keyword: str) -> str:
     if dockerfile is None:
         return "no Dockerfile known"
-    ins = dockerfile.effective(keyword)
+    entrypoint, cmd = dockerfile.effective_command()
+    ins = entrypoint if keyword == "ENTRYPOINT" else cmd
     if ins is not None:
         return f"set at {dockerfile.path}, {ins.location}"
     return f"inherited from the base image {dockerfile.final_base}"

@@ -199,6 +199,18 @@ class Dockerfile:
                 return found
         return None
 
+    def effective_command(self, stage: Stage | None = None) -> tuple[Instruction | None, Instruction | None]:
+        """(ENTRYPOINT, CMD) that reach ``stage``'s image. As the builder does it, a stage that sets
+        ENTRYPOINT without setting CMD itself resets the CMD it inherits."""
+        entrypoint = self.effective("ENTRYPOINT", stage)
+        for st in self.chain(stage):
+            cmd = st.last("CMD")
+            if cmd is not None:
+                return entrypoint, cmd
+            if st.last("ENTRYPOINT") is not None:
+                break
+        return entrypoint, None
+
     def line(self, number: int) -> str:
         for st in self.stages:
             for ins in (st.from_instruction, *st.instructions):

@@ -372,19 +372,7 @@ _SINGLE_QUOTED_ARRAY = re.compile(r"^\[\s*'.*'\s*\]$", re.S)
 def _effective_commands(dockerfile: Dockerfile) -> list[Instruction]:
     """The ENTRYPOINT and CMD instructions that reach the final image. Docker resets an inherited CMD
     when a stage sets ENTRYPOINT without setting CMD itself."""
-    chain = dockerfile.chain()
-    out = []
-    entrypoint = dockerfile.effective("ENTRYPOINT")
-    if entrypoint is not None:
-        out.append(entrypoint)
-    for stage in chain:
-        cmd = stage.last("CMD")
-        if cmd is not None:
-            out.append(cmd)
-            break
-        if stage.last("ENTRYPOINT") is not None:
-            break
-    return out
+    return [ins for ins in dockerfile.effective_command() if ins is not None]
 
 
 def _shell_program(text: str) -> str:

@@ -657,3 +657,22 @@ def test_message_hides_hint_when_passed() -> None:
     result = CheckResult("runs", "img", True, "img: runs: ok", ("detail",), "do something")
     assert result.message() == "img: runs: ok\n  detail"
     assert str(result) == result.message()
+
+
+def test_exec_form_an_entrypoint_resets_the_inherited_shell_cmd() -> None:
+    # Stage "app" sets ENTRYPOINT without CMD: the builder drops the CMD it inherits from "base",
+    # so the shell-form CMD there never reaches the image (its config has no Cmd).
+    text = 'FROM busybox:1.36 AS base\nCMD echo from base\n\nFROM base AS app\nENTRYPOINT ["/bin/app"]\n'
+    df = parse_dockerfile("Dockerfile", text=text)
+    assert [ins.line if ins else None for ins in df.effective_command()] == [5, None]
+    result = check_exec_form(facts(df=df, config=ImageConfig(entrypoint=("/bin/app",))))
+    assert result.passed, result.message()
+
+
+def test_exec_form_a_cmd_in_the_same_stage_survives_its_entrypoint() -> None:
+    text = 'FROM busybox:1.36\nCMD run --fast\nENTRYPOINT ["/bin/app"]\n'
+    df = parse_dockerfile("Dockerfile", text=text)
+    config = ImageConfig(entrypoint=("/bin/app",), cmd=("/bin/sh", "-c", "run --fast"))
+    result = check_exec_form(facts(df=df, config=config))
+    assert not result.passed
+    assert lines(result)[1] == "  Dockerfile, line 2: CMD run --fast"
