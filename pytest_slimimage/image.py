@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import docker.errors
 from docker.utils.build import exclude_paths
@@ -32,6 +32,8 @@ from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, R
 from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
 from pytest_slimimage.layers import LayerIndex, merge_layers
 from pytest_slimimage.waste import WasteReport, compute_waste
+
+_T = TypeVar("_T")
 
 
 class BuiltImage:
@@ -100,21 +102,23 @@ class BuiltImage:
     def tag(self) -> str:
         return self.tags[0] if self.tags else self.id
 
+    def _once(self, attr: str, compute: Callable[[], _T]) -> _T:
+        """``compute()`` the first time any named view asks for ``attr``; the stored value after."""
+        with self._shared.lock:  # reentrant: waste and filesystem ask for the layers inside
+            value = getattr(self._shared, attr)
+            if value is None:
+                value = compute()
+                setattr(self._shared, attr, value)
+            return cast(_T, value)
+
     @property
     def layer_indexes(self) -> tuple[LayerIndex, ...]:
         """One index per filesystem layer, bottom to top, read once through the engine."""
-        with self._shared.lock:
-            if self._shared.layers is None:
-                self._shared.layers = tuple(self._engine.index_layers(self.id, cache=self._layer_cache))
-            return self._shared.layers
+        return self._once("layers", lambda: tuple(self._engine.index_layers(self.id, cache=self._layer_cache)))
 
     def waste(self) -> WasteReport:
         """Bytes written by one layer and overwritten or deleted by a later one (and efficiency)."""
-        indexes = self.layer_indexes
-        with self._shared.lock:
-            if self._shared.waste is None:
-                self._shared.waste = compute_waste(indexes)
-            return self._shared.waste
+        return self._once("waste", lambda: compute_waste(self.layer_indexes))
 
     @property
     def dockerfile(self) -> Dockerfile:
@@ -143,11 +147,7 @@ class BuiltImage:
     @property
     def filesystem(self) -> FileSystem:
         """The merged filesystem (paths, modes, package databases; whiteouts applied)."""
-        indexes = self.layer_indexes
-        with self._shared.lock:
-            if self._shared.filesystem is None:
-                self._shared.filesystem = merge_layers(indexes)
-            return self._shared.filesystem
+        return self._once("filesystem", lambda: merge_layers(self.layer_indexes))
 
     def facts(self, *, filesystem: bool = False) -> ImageFacts:
         """The facts the checks read; ``filesystem=True`` includes the (lazily indexed) filesystem."""
@@ -187,7 +187,7 @@ class BuiltImage:
 class _Lazy:
     """What a BuiltImage learns on demand, shared by its named twins."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)
     layers: tuple[LayerIndex, ...] | None = None
     filesystem: FileSystem | None = None
     waste: WasteReport | None = None
