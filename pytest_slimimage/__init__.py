@@ -1,10 +1,12 @@
 """pytest-slimimage: assert properties of container images built from Dockerfiles.
 
 Size budgets, the final stage's base, exec-form CMD/ENTRYPOINT, no compilers in the final
-image, and the binary running as shipped. See the README for the marker and fixtures.
+image, the binary running as shipped, and the checks users register themselves
+(:func:`register_check`). See the README for the marker, the helpers and the fixtures.
 
 Names are imported on first use (PEP 562), so that loading the plugin does not load the engine
-side (docker-py) for a test run that never builds an image.
+side (docker-py) for a test run that never builds an image. ``assert_<name>`` exists for every
+registered check, built-in or not (:mod:`pytest_slimimage.checks.helpers`).
 """
 
 from __future__ import annotations
@@ -13,32 +15,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_slimimage.assertions import (
-        assert_exec_form,
-        assert_final_base,
-        assert_max_size,
-        assert_max_waste,
-        assert_no_compilers,
-        assert_no_lint,
-        assert_runnable,
-        assert_runs,
-        evaluate,
-    )
+    from pytest_slimimage.analysis.runnable import Problem, diagnose
+    from pytest_slimimage.analysis.waste import WasteReport, compute_waste
     from pytest_slimimage.baseline import Baseline, BaselineEntry, Growth, load_baseline, parse_growth
-    from pytest_slimimage.checks import (
-        CHECKS,
-        CheckResult,
-        RunExpectation,
-        check_exec_form,
-        check_final_base,
-        check_max_growth,
-        check_max_size,
-        check_no_compilers,
-        check_runs,
-        check_warn_size,
-    )
-    from pytest_slimimage.declarative import Declarations, ImageDecl, load_declarations
-    from pytest_slimimage.dockerfile import Dockerfile, DockerfileError, Stage, exec_form, parse_dockerfile
+    from pytest_slimimage.checks.check import Check, ParseContext
+    from pytest_slimimage.checks.declarative import Declarations, ImageDecl, load_declarations
+    from pytest_slimimage.checks.evaluate import assert_check, evaluate
+    from pytest_slimimage.checks.exec_form import check_exec_form
+    from pytest_slimimage.checks.final_base import check_final_base
+    from pytest_slimimage.checks.growth import check_max_growth
+    from pytest_slimimage.checks.helpers import assert_runs
+    from pytest_slimimage.checks.lint import check_lint
+    from pytest_slimimage.checks.no_compilers import check_no_compilers
+    from pytest_slimimage.checks.registry import CHECKS, REGISTRY, RegistryError, register_check
+    from pytest_slimimage.checks.result import CheckResult
+    from pytest_slimimage.checks.runnable import check_runnable
+    from pytest_slimimage.checks.runs import RunExpectation, check_runs
+    from pytest_slimimage.checks.size import check_max_size, check_warn_size
+    from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
+    from pytest_slimimage.checks.waste import check_max_waste
+    from pytest_slimimage.dockerfile.lint import RULES as LINT_RULES
+    from pytest_slimimage.dockerfile.lint import LintFinding, lint, lint_dockerfile
+    from pytest_slimimage.dockerfile.model import Dockerfile, DockerfileError, Stage, exec_form, parse_dockerfile
+    from pytest_slimimage.engine.image import BuiltImage
     from pytest_slimimage.errors import (
         EngineUnavailable,
         ImageBuildError,
@@ -47,25 +46,20 @@ if TYPE_CHECKING:
         SlimImageWarning,
     )
     from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageConfig, ImageFacts, Layer, RunResult
-    from pytest_slimimage.image import BuiltImage
-    from pytest_slimimage.lint import RULES as LINT_RULES
-    from pytest_slimimage.lint import LintFinding, check_lint, lint, lint_dockerfile
-    from pytest_slimimage.plugin import existing_image_fixture, image_fixture
+    from pytest_slimimage.glue.fixtures import existing_image_fixture, image_fixture
     from pytest_slimimage.report import REPORT_SCHEMA, ImageRecord
-    from pytest_slimimage.runnable import Problem, check_runnable, diagnose, explain_run_failure
     from pytest_slimimage.sizes import format_size, parse_size
-    from pytest_slimimage.spec import Spec, SpecError, parse_spec
-    from pytest_slimimage.waste import WasteReport, check_max_waste, compute_waste
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     "Baseline": ("pytest_slimimage.baseline", "Baseline"),
     "BaselineEntry": ("pytest_slimimage.baseline", "BaselineEntry"),
-    "BuiltImage": ("pytest_slimimage.image", "BuiltImage"),
-    "CHECKS": ("pytest_slimimage.checks", "CHECKS"),
-    "CheckResult": ("pytest_slimimage.checks", "CheckResult"),
-    "Declarations": ("pytest_slimimage.declarative", "Declarations"),
-    "Dockerfile": ("pytest_slimimage.dockerfile", "Dockerfile"),
-    "DockerfileError": ("pytest_slimimage.dockerfile", "DockerfileError"),
+    "BuiltImage": ("pytest_slimimage.engine.image", "BuiltImage"),
+    "CHECKS": ("pytest_slimimage.checks.registry", "CHECKS"),
+    "Check": ("pytest_slimimage.checks.check", "Check"),
+    "CheckResult": ("pytest_slimimage.checks.result", "CheckResult"),
+    "Declarations": ("pytest_slimimage.checks.declarative", "Declarations"),
+    "Dockerfile": ("pytest_slimimage.dockerfile.model", "Dockerfile"),
+    "DockerfileError": ("pytest_slimimage.dockerfile.model", "DockerfileError"),
     "ElfInfo": ("pytest_slimimage.facts", "ElfInfo"),
     "EngineUnavailable": ("pytest_slimimage.errors", "EngineUnavailable"),
     "FileEntry": ("pytest_slimimage.facts", "FileEntry"),
@@ -74,65 +68,64 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ImageBuildError": ("pytest_slimimage.errors", "ImageBuildError"),
     "ImageCheckFailed": ("pytest_slimimage.errors", "ImageCheckFailed"),
     "ImageConfig": ("pytest_slimimage.facts", "ImageConfig"),
-    "ImageDecl": ("pytest_slimimage.declarative", "ImageDecl"),
+    "ImageDecl": ("pytest_slimimage.checks.declarative", "ImageDecl"),
     "ImageFacts": ("pytest_slimimage.facts", "ImageFacts"),
     "ImageRecord": ("pytest_slimimage.report", "ImageRecord"),
-    "LINT_RULES": ("pytest_slimimage.lint", "RULES"),
+    "LINT_RULES": ("pytest_slimimage.dockerfile.lint", "RULES"),
     "Layer": ("pytest_slimimage.facts", "Layer"),
-    "LintFinding": ("pytest_slimimage.lint", "LintFinding"),
-    "Problem": ("pytest_slimimage.runnable", "Problem"),
+    "LintFinding": ("pytest_slimimage.dockerfile.lint", "LintFinding"),
+    "ParseContext": ("pytest_slimimage.checks.check", "ParseContext"),
+    "Problem": ("pytest_slimimage.analysis.runnable", "Problem"),
+    "REGISTRY": ("pytest_slimimage.checks.registry", "REGISTRY"),
     "REPORT_SCHEMA": ("pytest_slimimage.report", "REPORT_SCHEMA"),
-    "RunExpectation": ("pytest_slimimage.checks", "RunExpectation"),
+    "RegistryError": ("pytest_slimimage.checks.registry", "RegistryError"),
+    "RunExpectation": ("pytest_slimimage.checks.runs", "RunExpectation"),
     "RunResult": ("pytest_slimimage.facts", "RunResult"),
     "SlimImageError": ("pytest_slimimage.errors", "SlimImageError"),
     "SlimImageWarning": ("pytest_slimimage.errors", "SlimImageWarning"),
-    "Spec": ("pytest_slimimage.spec", "Spec"),
-    "SpecError": ("pytest_slimimage.spec", "SpecError"),
-    "Stage": ("pytest_slimimage.dockerfile", "Stage"),
-    "WasteReport": ("pytest_slimimage.waste", "WasteReport"),
-    "assert_exec_form": ("pytest_slimimage.assertions", "assert_exec_form"),
-    "assert_final_base": ("pytest_slimimage.assertions", "assert_final_base"),
-    "assert_max_size": ("pytest_slimimage.assertions", "assert_max_size"),
-    "assert_max_waste": ("pytest_slimimage.assertions", "assert_max_waste"),
-    "assert_no_compilers": ("pytest_slimimage.assertions", "assert_no_compilers"),
-    "assert_no_lint": ("pytest_slimimage.assertions", "assert_no_lint"),
-    "assert_runnable": ("pytest_slimimage.assertions", "assert_runnable"),
-    "assert_runs": ("pytest_slimimage.assertions", "assert_runs"),
-    "check_exec_form": ("pytest_slimimage.checks", "check_exec_form"),
-    "check_final_base": ("pytest_slimimage.checks", "check_final_base"),
-    "check_lint": ("pytest_slimimage.lint", "check_lint"),
-    "check_max_growth": ("pytest_slimimage.checks", "check_max_growth"),
-    "check_max_size": ("pytest_slimimage.checks", "check_max_size"),
-    "check_max_waste": ("pytest_slimimage.waste", "check_max_waste"),
-    "check_no_compilers": ("pytest_slimimage.checks", "check_no_compilers"),
-    "check_runnable": ("pytest_slimimage.runnable", "check_runnable"),
-    "check_runs": ("pytest_slimimage.checks", "check_runs"),
-    "check_warn_size": ("pytest_slimimage.checks", "check_warn_size"),
-    "compute_waste": ("pytest_slimimage.waste", "compute_waste"),
-    "diagnose": ("pytest_slimimage.runnable", "diagnose"),
-    "evaluate": ("pytest_slimimage.assertions", "evaluate"),
-    "exec_form": ("pytest_slimimage.dockerfile", "exec_form"),
-    "existing_image_fixture": ("pytest_slimimage.plugin", "existing_image_fixture"),
-    "explain_run_failure": ("pytest_slimimage.runnable", "explain_run_failure"),
+    "Spec": ("pytest_slimimage.checks.spec", "Spec"),
+    "SpecError": ("pytest_slimimage.checks.spec", "SpecError"),
+    "Stage": ("pytest_slimimage.dockerfile.model", "Stage"),
+    "WasteReport": ("pytest_slimimage.analysis.waste", "WasteReport"),
+    "assert_check": ("pytest_slimimage.checks.evaluate", "assert_check"),
+    "assert_runs": ("pytest_slimimage.checks.helpers", "assert_runs"),
+    "check_exec_form": ("pytest_slimimage.checks.exec_form", "check_exec_form"),
+    "check_final_base": ("pytest_slimimage.checks.final_base", "check_final_base"),
+    "check_lint": ("pytest_slimimage.checks.lint", "check_lint"),
+    "check_max_growth": ("pytest_slimimage.checks.growth", "check_max_growth"),
+    "check_max_size": ("pytest_slimimage.checks.size", "check_max_size"),
+    "check_max_waste": ("pytest_slimimage.checks.waste", "check_max_waste"),
+    "check_no_compilers": ("pytest_slimimage.checks.no_compilers", "check_no_compilers"),
+    "check_runnable": ("pytest_slimimage.checks.runnable", "check_runnable"),
+    "check_runs": ("pytest_slimimage.checks.runs", "check_runs"),
+    "check_warn_size": ("pytest_slimimage.checks.size", "check_warn_size"),
+    "compute_waste": ("pytest_slimimage.analysis.waste", "compute_waste"),
+    "diagnose": ("pytest_slimimage.analysis.runnable", "diagnose"),
+    "evaluate": ("pytest_slimimage.checks.evaluate", "evaluate"),
+    "exec_form": ("pytest_slimimage.dockerfile.model", "exec_form"),
+    "existing_image_fixture": ("pytest_slimimage.glue.fixtures", "existing_image_fixture"),
     "format_size": ("pytest_slimimage.sizes", "format_size"),
-    "image_fixture": ("pytest_slimimage.plugin", "image_fixture"),
-    "lint": ("pytest_slimimage.lint", "lint"),
-    "lint_dockerfile": ("pytest_slimimage.lint", "lint_dockerfile"),
+    "image_fixture": ("pytest_slimimage.glue.fixtures", "image_fixture"),
+    "lint": ("pytest_slimimage.dockerfile.lint", "lint"),
+    "lint_dockerfile": ("pytest_slimimage.dockerfile.lint", "lint_dockerfile"),
     "load_baseline": ("pytest_slimimage.baseline", "load_baseline"),
-    "load_declarations": ("pytest_slimimage.declarative", "load_declarations"),
-    "parse_dockerfile": ("pytest_slimimage.dockerfile", "parse_dockerfile"),
+    "load_declarations": ("pytest_slimimage.checks.declarative", "load_declarations"),
+    "parse_dockerfile": ("pytest_slimimage.dockerfile.model", "parse_dockerfile"),
     "parse_growth": ("pytest_slimimage.baseline", "parse_growth"),
     "parse_size": ("pytest_slimimage.sizes", "parse_size"),
-    "parse_spec": ("pytest_slimimage.spec", "parse_spec"),
+    "parse_spec": ("pytest_slimimage.checks.spec", "parse_spec"),
+    "register_check": ("pytest_slimimage.checks.registry", "register_check"),
 }
 
 __all__ = [
     "CHECKS",
     "LINT_RULES",
+    "REGISTRY",
     "REPORT_SCHEMA",
     "Baseline",
     "BaselineEntry",
     "BuiltImage",
+    "Check",
     "CheckResult",
     "Declarations",
     "Dockerfile",
@@ -150,7 +143,9 @@ __all__ = [
     "ImageRecord",
     "Layer",
     "LintFinding",
+    "ParseContext",
     "Problem",
+    "RegistryError",
     "RunExpectation",
     "RunResult",
     "SlimImageError",
@@ -159,14 +154,17 @@ __all__ = [
     "SpecError",
     "Stage",
     "WasteReport",
+    "assert_check",
     "assert_exec_form",
     "assert_final_base",
+    "assert_max_growth",
     "assert_max_size",
     "assert_max_waste",
     "assert_no_compilers",
     "assert_no_lint",
     "assert_runnable",
     "assert_runs",
+    "assert_warn_size",
     "check_exec_form",
     "check_final_base",
     "check_lint",
@@ -182,7 +180,6 @@ __all__ = [
     "evaluate",
     "exec_form",
     "existing_image_fixture",
-    "explain_run_failure",
     "format_size",
     "image_fixture",
     "lint",
@@ -193,15 +190,22 @@ __all__ = [
     "parse_growth",
     "parse_size",
     "parse_spec",
+    "register_check",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    try:
+    if name in _EXPORTS:
         module, attribute = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
+        value = getattr(importlib.import_module(module), attribute)
+    elif name.startswith("assert_"):
+        value = importlib.import_module("pytest_slimimage.checks.helpers").helper(name)
+        if value is None:
+            raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r} (no check has that helper)")
+        if name not in __all__:  # a user's check may be registered again: look it up each time
+            return value
+    else:
+        raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r}")
     globals()[name] = value
     return value
 

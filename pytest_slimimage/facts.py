@@ -11,7 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_slimimage.dockerfile import Dockerfile
+from pytest_slimimage.baseline import BaselineEntry
+from pytest_slimimage.dockerfile.model import Dockerfile
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,10 @@ def normalise(path: str) -> str:
     return "/" if out == "//" else out
 
 
+DEFAULT_RUN_TIMEOUT = 30.0
+"""Seconds a container run may take before it is killed, unless the session or the check says otherwise."""
+
+
 @dataclass(frozen=True)
 class RunLimits:
     """The sandbox a container runs in unless told otherwise."""
@@ -221,7 +226,15 @@ class ImageFacts:
     base_size: int | None = None
     """Bytes that come from the final stage's base image, when it is known locally."""
     waste: Any = None
-    """A ``pytest_slimimage.waste.WasteReport`` when the layers were indexed."""
+    """A ``pytest_slimimage.analysis.waste.WasteReport`` when the layers were indexed."""
+    engine_arch: str | None = None
+    """The architecture of the engine the image runs on (``amd64``), when known."""
+    run: RunResult | None = None
+    """The container run a ``run`` check reads (set for that check only)."""
+    baseline: BaselineEntry | None = None
+    """The image's entry in the session's size baseline (for ``max_growth``)."""
+    baseline_updating: bool = False
+    """This session rewrites the baseline (``--slimimage-update-baseline``): growth checks pass."""
 
     @property
     def largest_layers(self) -> tuple[Layer, ...]:

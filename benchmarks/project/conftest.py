@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-import pytest_slimimage.image as slim_image
+import pytest_slimimage.engine.image as slim_image
 from pytest_slimimage import BuiltImage
-from pytest_slimimage.engine import Engine
+from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.plugin import ExistingFactory
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -27,7 +27,7 @@ from pytest_slimimage import (
     format_size,
     image_fixture,
 )
-from pytest_slimimage.layercache import CACHE_FORMAT
+from pytest_slimimage.analysis.layercache import CACHE_FORMAT
 from tests.integration.conftest import CONTEXTS
 from tests.plugin.support import block, outcomes, plain_error, summary_lines
 

@@ -18,6 +18,7 @@ from pytest_slimimage import (
     format_size,
     image_fixture,
 )
+from pytest_slimimage.checks.spec import SpecError
 from tests.integration.conftest import BUSYBOX_CONTEXT
 
 shell_cmd = image_fixture(BUSYBOX_CONTEXT, dockerfile="Dockerfile.shellcmd")
@@ -88,7 +89,7 @@ def test_max_size_with_units(chain: BuiltImage) -> None:
 
 
 def test_max_size_rejects_a_size_it_cannot_read(chain: BuiltImage) -> None:
-    with pytest.raises(ValueError, match="not a size: '2 parsecs'"):
+    with pytest.raises(SpecError, match=r"^assert_max_size: not a size: '2 parsecs'"):
         assert_max_size(chain, "2 parsecs")
 
 

@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from pytest_slimimage import BuiltImage, ImageBuildError, RunResult, SlimImageError
-from pytest_slimimage.plugin import BuildFactory
+from pytest_slimimage.glue.fixtures import BuildFactory
 from tests.integration.conftest import BUSYBOX_CONTEXT, LABEL_SESSION, TAG, session_token
 
 MESSAGE_DOCKERFILE = """\

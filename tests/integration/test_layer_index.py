@@ -19,12 +19,12 @@ import docker
 import docker.errors
 import pytest
 
-from pytest_slimimage.engine import Engine
+from pytest_slimimage.analysis.layercache import LayerCache
+from pytest_slimimage.analysis.layers import LayerIndex, chain_ids, index_overlay_dir, keeps_content, merge_layers
+from pytest_slimimage.analysis.toolchains import Finding, find_toolchains
+from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import FileEntry
-from pytest_slimimage.layercache import LayerCache
-from pytest_slimimage.layers import LayerIndex, chain_ids, index_overlay_dir, keeps_content, merge_layers
-from pytest_slimimage.toolchains import Finding, find_toolchains
 
 DOCKERFILE = """\
 FROM busybox:latest

@@ -62,7 +62,7 @@ def test_after():
             "@pytest.mark.slimimage()",
             [
                 "@pytest.mark.slimimage on test_bad_marker.py::test_bad: asks for no check; give at least one of"
-                " max_size, final_base, exec_form, no_compilers, runs"
+                " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable, max_waste, runs"
             ],
             id="no-check",
         ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import pytest_slimimage.plugin
-from pytest_slimimage.plugin import SESSION_KEY
+from pytest_slimimage.glue.state import SESSION_KEY
 
 OPTIONS = (
     "--slimimage-require-engine",
@@ -105,8 +105,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     assert markers.ret == pytest.ExitCode.OK
     markers.stdout.fnmatch_lines(
         [
-            "@pytest.mark.slimimage(max_size=None, final_base=None, exec_form=False, no_compilers=False, runs=None,"
-            " warn_size=None, max_growth=None, lint=False, runnable=False, max_waste=None, image=None):"
+            "@pytest.mark.slimimage(max_size=..., warn_size=..., max_growth=..., final_base=..., exec_form=...,"
+            " no_compilers=..., lint=..., runnable=..., max_waste=..., runs=..., image=None):"
             " check the image fixture the test uses (pytest-slimimage)"
         ]
     )

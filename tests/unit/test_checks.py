@@ -7,22 +7,17 @@ from collections.abc import Sequence
 
 import pytest
 
-from pytest_slimimage.checks import (
-    CHECKS,
-    CheckResult,
-    RunExpectation,
-    attribute_layers,
-    check_exec_form,
-    check_final_base,
-    check_max_size,
-    check_no_compilers,
-    check_runs,
-    output_matches,
-    tail,
-)
-from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
+from pytest_slimimage.analysis.attribution import attribute_layers
+from pytest_slimimage.analysis.toolchains import DPKG_STATUS
+from pytest_slimimage.checks.exec_form import check_exec_form
+from pytest_slimimage.checks.final_base import check_final_base
+from pytest_slimimage.checks.no_compilers import check_no_compilers
+from pytest_slimimage.checks.registry import CHECKS
+from pytest_slimimage.checks.result import CheckResult
+from pytest_slimimage.checks.runs import RunExpectation, check_runs, output_matches, tail
+from pytest_slimimage.checks.size import check_max_size
+from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
 from pytest_slimimage.facts import FileEntry, FileSystem, ImageConfig, ImageFacts, Layer, RunResult
-from pytest_slimimage.toolchains import DPKG_STATUS
 
 
 def dockerfile(text: str, target: str | None = None) -> Dockerfile:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_slimimage.baseline import Growth
-from pytest_slimimage.checks import RunExpectation
-from pytest_slimimage.declarative import Declarations, ImageDecl, load_declarations
-from pytest_slimimage.spec import SpecError
+from pytest_slimimage.checks.declarative import Declarations, ImageDecl, load_declarations
+from pytest_slimimage.checks.runs import RunExpectation
+from pytest_slimimage.checks.spec import SpecError
 
 FULL = """\
 [tool.pytest.ini_options]
@@ -208,7 +208,7 @@ def test_a_bad_global_default_is_reported_once_where_it_is_written(tmp_path: Pat
         ("final_base = 3", "final_base expects an image name or a list of names, got 3"),
         ("final_base = []", "final_base expects an image name or a list of names, got []"),
         ("no_compilers = 1", "no_compilers expects True, False, a list of allowed names/globs, or"),
-        ("runs = 5", "runs: runs expects True, an expected stdout (str or re.Pattern), or a dict of"),
+        ("runs = 5", "runs expects True, an expected stdout (str or re.Pattern), or a dict of"),
         ("runs = { stdot = 'x' }", "runs: unknown key(s) 'stdot'; expected stdout, stderr,"),
         ("runs = { stdout_regex = '(' }", "runs: stdout_regex is not a valid regex (missing ), unterminated"),
         ("runs = { timeout = 0 }", "runs: timeout expects a positive number of seconds, got 0"),

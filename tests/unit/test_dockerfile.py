@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_slimimage.dockerfile import (
+from pytest_slimimage.dockerfile.model import (
     Dockerfile,
     DockerfileError,
     ImageRef,

@@ -15,8 +15,15 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from pytest_slimimage import elfprobe
-from pytest_slimimage.elfprobe import MARKERS, find_markers, machine_name, probe_elf, probe_executable, probe_shebang
+from pytest_slimimage.analysis import elfprobe
+from pytest_slimimage.analysis.elfprobe import (
+    MARKERS,
+    find_markers,
+    machine_name,
+    probe_elf,
+    probe_executable,
+    probe_shebang,
+)
 from pytest_slimimage.facts import ElfInfo
 
 from .archives import compile_c

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_slimimage import elfprobe, layercache
+from pytest_slimimage.analysis import elfprobe, layercache
+from pytest_slimimage.analysis.layercache import CACHE_FORMAT, LayerCache
+from pytest_slimimage.analysis.layers import INDEX_FORMAT, LayerIndex, index_format
 from pytest_slimimage.facts import ElfInfo, FileEntry
-from pytest_slimimage.layercache import CACHE_FORMAT, LayerCache
-from pytest_slimimage.layers import INDEX_FORMAT, LayerIndex, index_format
 
 DIGEST = "sha256:" + "ab" * 32
 ELF = ElfInfo(

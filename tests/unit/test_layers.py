@@ -15,11 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_slimimage.elfprobe import probe_elf
-from pytest_slimimage.engine import layer_source
-from pytest_slimimage.errors import SlimImageError
-from pytest_slimimage.facts import FileEntry
-from pytest_slimimage.layers import (
+from pytest_slimimage.analysis.elfprobe import probe_elf
+from pytest_slimimage.analysis.layers import (
     FINGERPRINT_BYTES,
     LayerIndex,
     LayerMismatch,
@@ -34,7 +31,10 @@ from pytest_slimimage.layers import (
     merge_layers,
     stream_from_chunks,
 )
-from pytest_slimimage.toolchains import is_package_database
+from pytest_slimimage.analysis.toolchains import is_package_database
+from pytest_slimimage.engine.client import layer_source
+from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.facts import FileEntry
 
 from .archives import (
     chunks,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_slimimage.dockerfile import Dockerfile, DockerfileError, parse_dockerfile
+from pytest_slimimage.checks.lint import check_lint
+from pytest_slimimage.dockerfile.lint import RULES, LintFinding, contributing_stages, lint, lint_dockerfile
+from pytest_slimimage.dockerfile.model import Dockerfile, DockerfileError, parse_dockerfile
 from pytest_slimimage.facts import ImageConfig, ImageFacts
-from pytest_slimimage.lint import RULES, LintFinding, check_lint, contributing_stages, lint, lint_dockerfile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_project"
 

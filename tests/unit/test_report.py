@@ -13,6 +13,8 @@ import jsonschema
 import pytest
 
 from pytest_slimimage.baseline import Baseline, BaselineEntry, BaselineLayer, load_baseline, write_baseline
+from pytest_slimimage.glue.session import SlimImageSession
+from pytest_slimimage.glue.settings import Settings
 from pytest_slimimage.report import (
     REPORT_SCHEMA,
     REPORT_VERSION,
@@ -23,8 +25,6 @@ from pytest_slimimage.report import (
     svg_chart,
     terminal_lines,
 )
-from pytest_slimimage.session import SlimImageSession
-from pytest_slimimage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"

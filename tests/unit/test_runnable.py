@@ -7,9 +7,10 @@ from collections.abc import Mapping
 
 import pytest
 
-from pytest_slimimage.checks import CheckResult
+from pytest_slimimage.analysis.runnable import DEFAULT_PATH, Problem, diagnose, render
+from pytest_slimimage.checks.result import CheckResult
+from pytest_slimimage.checks.runnable import check_runnable
 from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageConfig, ImageFacts
-from pytest_slimimage.runnable import DEFAULT_PATH, Problem, check_runnable, diagnose, explain_run_failure, render
 
 GLIBC_LOADER = "/lib64/ld-linux-x86-64.so.2"
 DEBIAN_LOADER = "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
@@ -123,7 +124,7 @@ def test_dynamic_binary_in_scratch_names_the_missing_loader() -> None:
 def test_explain_run_failure_for_the_article_image() -> None:
     """``exec ./hello: no such file or directory`` on scratch: the lines name the missing loader."""
     facts = image(tree(f("/hello", DYNAMIC)), cmd=("./hello",))
-    assert explain_run_failure(facts) == [
+    assert render(diagnose(facts)) == [
         "diagnosis: ./hello (/hello) is dynamically linked, and its ELF loader /lib64/ld-linux-x86-64.so.2 is not"
         " in the image",
         "  ./hello -> /hello (relative to WORKDIR /)",
@@ -144,7 +145,7 @@ def test_the_same_binary_in_a_debian_like_tree_is_runnable() -> None:
         " found)"
     )
     assert result.details["static"] is False
-    assert explain_run_failure(image(debian(f("/hello", DYNAMIC)))) == []
+    assert render(diagnose(image(debian(f("/hello", DYNAMIC))))) == []
 
 
 def test_static_binary_in_scratch_passes() -> None:
@@ -657,8 +658,8 @@ def test_without_a_filesystem() -> None:
     with pytest.raises(ValueError, match=r"^runnable needs the filesystem of hello, which was not indexed$"):
         check_runnable(image(None))
     assert diagnose(image(None)) == ()
-    assert explain_run_failure(image(None)) == []
-    assert explain_run_failure(image(None, cmd=None)) == [
+    assert render(diagnose(image(None))) == []
+    assert render(diagnose(image(None, cmd=None))) == [
         "diagnosis: the image has neither ENTRYPOINT nor CMD",
         "  `docker run` on it fails with 'no command specified'",
     ]

@@ -6,8 +6,7 @@ import dataclasses
 
 import pytest
 
-from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem
-from pytest_slimimage.toolchains import (
+from pytest_slimimage.analysis.toolchains import (
     APK_INSTALLED,
     COMPILER_FILE,
     DPKG_STATUS,
@@ -15,6 +14,7 @@ from pytest_slimimage.toolchains import (
     find_toolchains,
     is_package_database,
 )
+from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem
 
 
 def exe(path: str) -> FileEntry:

@@ -10,11 +10,9 @@ from collections.abc import Iterable
 
 import pytest
 
-from pytest_slimimage.checks import CheckResult, attribute_layers
-from pytest_slimimage.dockerfile import parse_dockerfile
-from pytest_slimimage.facts import FileEntry, ImageConfig, ImageFacts, Layer
-from pytest_slimimage.layers import LayerIndex, index_layer, merge_layers
-from pytest_slimimage.waste import (
+from pytest_slimimage.analysis.attribution import attribute_layers
+from pytest_slimimage.analysis.layers import LayerIndex, index_layer, merge_layers
+from pytest_slimimage.analysis.waste import (
     DELETED,
     HIDDEN,
     OVERWRITTEN,
@@ -23,13 +21,16 @@ from pytest_slimimage.waste import (
     WastedPath,
     WasteReport,
     attribute,
-    check_max_waste,
     compute_waste,
     format_waste_lines,
     layer_origins,
     mark_empty_layers,
     parse_waste_limit,
 )
+from pytest_slimimage.checks.result import CheckResult
+from pytest_slimimage.checks.waste import check_max_waste
+from pytest_slimimage.dockerfile.model import parse_dockerfile
+from pytest_slimimage.facts import FileEntry, ImageConfig, ImageFacts, Layer
 
 from .archives import directory, file, hardlink, make_tar
 

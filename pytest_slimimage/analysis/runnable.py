@@ -19,10 +19,8 @@ import re
 import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.dockerfile import exec_form
+from pytest_slimimage.dockerfile.model import exec_form
 from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageFacts, normalise
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -87,51 +85,7 @@ def diagnose(
     ``engine_arch`` is the engine's architecture (``amd64``, ``arm64``, ...); without it the
     image config's architecture is what the program must match. Without an indexed filesystem
     only a missing command can be found."""
-    return _Diagnosis(facts, engine_arch, args).run()
-
-
-def check_runnable(facts: ImageFacts, *, engine_arch: str | None = None) -> CheckResult:
-    """The image as shipped would start: its program exists and is executable, and its ``#!``
-    interpreter, ELF loader and libraries are in the image and match the architecture."""
-    if facts.filesystem is None:
-        raise ValueError(f"runnable needs the filesystem of {facts.name}, which was not indexed")
-    diagnosis = _Diagnosis(facts, engine_arch, None)
-    problems = diagnosis.run()
-    argv = list(diagnosis.argv)
-    details: dict[str, Any] = {
-        "argv": argv,
-        "program": diagnosis.program,
-        "static": diagnosis.static,
-        "loader": diagnosis.loader,
-        "problems": [{"code": p.code, "message": p.message} for p in problems],
-    }
-    if not problems:
-        return CheckResult(
-            "runnable",
-            facts.name,
-            True,
-            f"{facts.name}: runnable: {'; '.join(diagnosis.summary) or 'runs ' + json.dumps(argv)}",
-            details=details,
-        )
-    first = problems[0]
-    evidence = [f"command: {json.dumps(argv)}"] if argv else []
-    evidence += render(problems, lead=False, seen=evidence)
-    return CheckResult(
-        "runnable",
-        facts.name,
-        False,
-        f"{facts.name}: runnable: {first.message}",
-        tuple(evidence),
-        first.hint,
-        details,
-    )
-
-
-def explain_run_failure(
-    facts: ImageFacts, *, engine_arch: str | None = None, args: Sequence[str] | None = None
-) -> list[str]:
-    """The diagnosis as evidence lines for a failed ``runs`` check; empty when nothing is found."""
-    return render(diagnose(facts, engine_arch=engine_arch, args=args), lead=True)
+    return Diagnosis(facts, engine_arch, args).run()
 
 
 def render(problems: Sequence[Problem], *, lead: bool = True, seen: Iterable[str] = ()) -> list[str]:
@@ -199,7 +153,7 @@ class _Role:
     trace: tuple[str, ...] = ()
 
 
-class _Diagnosis:
+class Diagnosis:
     """One walk from the command to the libraries, collecting problems and a summary."""
 
     def __init__(self, facts: ImageFacts, engine_arch: str | None, args: Sequence[str] | None) -> None:

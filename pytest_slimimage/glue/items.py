@@ -3,23 +3,20 @@ one collector per image and one item per check (``pyproject.toml::hello::max_siz
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
-from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.declarative import FILENAMES, ImageDecl, load_declarations
-from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
-
-if TYPE_CHECKING:
-    from pytest_slimimage.image import BuiltImage
-
-
-class DeclaredCheckFailed(ImageCheckFailed):
-    """A failed check declared in pyproject.toml / slimimage.toml."""
+from pytest_slimimage.checks.check import BASELINE
+from pytest_slimimage.checks.declarative import FILENAMES, ImageDecl, load_declarations
+from pytest_slimimage.checks.evaluate import evaluate, failure_text
+from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
+from pytest_slimimage.glue.annotate import add_properties, warn_about
+from pytest_slimimage.glue.failures import DeclaredCheckFailed, PlainRepr
+from pytest_slimimage.glue.fixtures import build_image, existing_image
+from pytest_slimimage.glue.state import session_of
 
 
 def wants(file_path: Path, config: pytest.Config) -> bool:
@@ -43,8 +40,6 @@ class DeclarationsFile(pytest.File):
     """A pyproject.toml or slimimage.toml with ``[tool.slimimage.images.*]`` tables."""
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        from pytest_slimimage.plugin import session_of
-
         timeout = session_of(self.config).settings.run_timeout
         declarations = load_declarations(self.path, default_run_timeout=timeout)
         if declarations is None:
@@ -79,9 +74,6 @@ class DeclaredCheck(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
-        from pytest_slimimage.assertions import evaluate, failure_text
-        from pytest_slimimage.plugin import build_image, existing_image, session_of
-
         state = session_of(self.config)
         try:
             if self.decl.image is not None:
@@ -109,7 +101,7 @@ class DeclaredCheck(pytest.Item):
             raise
         add_properties(self, image)
         spec = self.decl.spec.only(self.check)
-        baseline = state.growth_baseline(image.name) if spec.max_growth is not None else None
+        baseline = state.growth_baseline(image.name) if BASELINE in spec.needs else None
         results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
         warn_about(results, str(self.path), self.decl.line)
         if any(not r.passed for r in results):
@@ -119,32 +111,9 @@ class DeclaredCheck(pytest.Item):
         """The check's own text, without rendering a traceback into the plugin first (the
         makereport hook would replace it anyway; rendering one costs ~0.2 s a failure)."""
         if isinstance(excinfo.value, (SlimImageError, ImageCheckFailed)):
-            from pytest_slimimage.plugin import PlainRepr
-
             path, lineno, _ = self.location
             return PlainRepr(str(excinfo.value), path, (lineno or 0) + 1, type(excinfo.value).__name__)
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.decl.line - 1, f"{self.decl.name}::{self.check}"
-
-
-def warn_about(results: Sequence[CheckResult], filename: str, lineno: int) -> None:
-    """Soft-budget warnings, located at the test or the declarative table that asked for them."""
-    for result in results:
-        if "warning" in result.details:
-            warnings.warn_explicit(str(result.details["warning"]), SlimImageWarning, filename, lineno)
-
-
-def add_properties(item: pytest.Item, image: BuiltImage) -> None:
-    """Image facts as the item's user properties (JUnit XML ``<property>`` elements)."""
-    prefix = f"slimimage.{image.name}"
-    for key, value in (
-        ("id", image.id),
-        ("size", image.size),
-        ("final_base", image.dockerfile.final_base if image.has_dockerfile else ""),
-        ("dockerfile", image.dockerfile.path if image.has_dockerfile else ""),
-    ):
-        entry = (f"{prefix}.{key}", value)
-        if entry not in item.user_properties:
-            item.user_properties.append(entry)

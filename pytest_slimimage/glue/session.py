@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_slimimage.baseline import Baseline, BaselineEntry, BaselineLayer, load_baseline, write_baseline
-from pytest_slimimage.checks import CheckResult
+from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.errors import EngineUnavailable, SlimImageError
+from pytest_slimimage.glue.settings import Settings
 from pytest_slimimage.labels import LABEL_SESSION
 from pytest_slimimage.report import ImageRecord, json_report, markdown_report, merge_records, svg_chart
-from pytest_slimimage.settings import Settings
 
 if TYPE_CHECKING:  # the engine side (docker-py) is imported when a test first needs an image
-    from pytest_slimimage.engine import Engine
-    from pytest_slimimage.image import BuiltImage, ImageBuilder
+    from pytest_slimimage.engine.client import Engine
+    from pytest_slimimage.engine.image import BuiltImage, ImageBuilder
 
 
 @dataclass
@@ -123,7 +123,7 @@ class SlimImageSession:
     # ------------------------------------------------------------------------------------ engine
     def engine(self) -> Engine:
         """The engine connection, made on first need; :class:`EngineUnavailable` is remembered."""
-        from pytest_slimimage.engine import Engine
+        from pytest_slimimage.engine.client import Engine
 
         if self._engine is None:
             try:
@@ -136,13 +136,13 @@ class SlimImageSession:
 
     def builder(self) -> ImageBuilder:
         """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
-        from pytest_slimimage.image import ImageBuilder
+        from pytest_slimimage.engine.image import ImageBuilder
 
         engine = self.engine()
         if self._builder is None:
             layer_cache = None
             if self.cache_dir is not None:
-                from pytest_slimimage.layercache import LayerCache
+                from pytest_slimimage.analysis.layercache import LayerCache
 
                 layer_cache = LayerCache(self.cache_dir)
             self._builder = ImageBuilder(

@@ -33,14 +33,11 @@ import posixpath
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from dockerfile_parse.util import WordSplitter
 
-from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.dockerfile import Dockerfile, Instruction, Stage, exec_form, parse_dockerfile, parse_ref
-from pytest_slimimage.facts import ImageFacts
+from pytest_slimimage.dockerfile.model import Dockerfile, Instruction, Stage, exec_form, parse_dockerfile, parse_ref
 
 RULES: Mapping[str, str] = {
     "SI001": "COPY --from with a relative source: Docker reads it from the root of the source stage or image,"
@@ -86,48 +83,6 @@ def lint(dockerfile: Dockerfile) -> list[LintFinding]:
     """Every finding of every rule on an already parsed Dockerfile, sorted by line (then rule)."""
     findings = [*_relative_copy_from(dockerfile), *_commands(dockerfile), *_unpinned_base(dockerfile)]
     return sorted(findings, key=lambda f: (f.line, f.rule))
-
-
-def check_lint(facts: ImageFacts, ignore: Sequence[str] = ()) -> CheckResult:
-    """The image's Dockerfile has no lint finding, except for the rules in ``ignore``."""
-    if isinstance(ignore, str):
-        ignore = (ignore,)
-    ignored = sorted({str(rule).strip().upper() for rule in ignore})
-    unknown = [rule for rule in ignored if rule not in RULES]
-    if unknown:
-        raise ValueError(f"lint: unknown rule id(s) in ignore: {', '.join(unknown)} (known: {', '.join(RULES)})")
-    if facts.dockerfile is None:
-        raise ValueError(
-            f"lint needs the image's Dockerfile; {facts.name} was not built from one"
-            " (for an existing image, pass the dockerfile= it was built from)"
-        )
-    dockerfile = facts.dockerfile
-    checked = [rule for rule in RULES if rule not in ignored]
-    all_findings = lint(dockerfile)
-    findings = [f for f in all_findings if f.rule not in ignored]
-    details: dict[str, Any] = {
-        "findings": [asdict(f) for f in findings],
-        "rules": checked,
-        "ignore": ignored,
-        "ignored_findings": len(all_findings) - len(findings),
-    }
-    if not findings:
-        headline = f"{facts.name}: lint: no findings ({len(checked)} rules checked: {', '.join(checked) or 'none'}"
-        headline += f"; ignored: {', '.join(ignored)})" if ignored else ")"
-        return CheckResult("lint", facts.name, True, headline, details=details)
-    ids = sorted({f.rule for f in findings})
-    evidence: list[str] = []
-    for f in findings:
-        evidence += [f"{dockerfile.path}:{f.line}: {f.rule} {f.message}", f"  {f.instruction}", f"  fix: {f.fix}"]
-    return CheckResult(
-        "lint",
-        facts.name,
-        False,
-        f"{facts.name}: lint: {len(findings)} finding(s) ({', '.join(ids)})",
-        tuple(evidence),
-        f"apply the fix under each finding; a rule broken on purpose can be ignored by its id ({', '.join(ids)})",
-        details,
-    )
 
 
 # ---------------------------------------------------------------------------------- which stages

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_slimimage.spec import Spec, SpecError, parse_spec, suggest
+from pytest_slimimage.checks.check import suggest
+from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 
 if sys.version_info >= (3, 11):
     import tomllib

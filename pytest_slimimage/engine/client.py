@@ -19,10 +19,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
-from pytest_slimimage.facts import Layer, RunLimits, RunResult
-from pytest_slimimage.labels import LABEL_SESSION
-from pytest_slimimage.layers import (
+from pytest_slimimage.analysis.layers import (
     LayerIndex,
     LayerMismatch,
     StorageMismatch,
@@ -33,9 +30,12 @@ from pytest_slimimage.layers import (
     keeps_content,
     stream_from_chunks,
 )
+from pytest_slimimage.errors import EngineUnavailable, ImageBuildError, SlimImageError
+from pytest_slimimage.facts import Layer, RunLimits, RunResult
+from pytest_slimimage.labels import LABEL_SESSION
 
 if TYPE_CHECKING:
-    from pytest_slimimage.layercache import LayerCache
+    from pytest_slimimage.analysis.layercache import LayerCache
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

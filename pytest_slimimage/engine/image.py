@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -24,14 +24,14 @@ try:  # POSIX: builds shared across xdist workers take a file lock
 except ImportError:  # pragma: no cover - Windows: each worker builds for itself
     fcntl = None  # type: ignore[assignment]
 
-from pytest_slimimage.checks import CheckResult
-from pytest_slimimage.dockerfile import Dockerfile, parse_dockerfile
-from pytest_slimimage.engine import Engine
+from pytest_slimimage.analysis.layers import LayerIndex, merge_layers
+from pytest_slimimage.analysis.waste import WasteReport, compute_waste
+from pytest_slimimage.checks.result import CheckResult
+from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
+from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.errors import ImageBuildError, SlimImageError
 from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunLimits, RunResult
 from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
-from pytest_slimimage.layers import LayerIndex, merge_layers
-from pytest_slimimage.waste import WasteReport, compute_waste
 
 _T = TypeVar("_T")
 
@@ -162,9 +162,10 @@ class BuiltImage:
             filesystem=self.filesystem if filesystem else self._shared.filesystem,
             waste=self.waste() if filesystem else self._shared.waste,
             base_size=self.base_size,
+            engine_arch=self.engine_arch,
         )
 
-    def run(self, args: list[str] | tuple[str, ...] | None = None, timeout: float | None = None) -> RunResult:
+    def run(self, args: Sequence[str] | None = None, timeout: float | None = None) -> RunResult:
         """Run the image as shipped (its ENTRYPOINT and CMD; ``args`` replaces CMD only) in the
         sandbox, wait for it to exit (killed after ``timeout`` seconds), and remove it."""
         if args is not None and not args:

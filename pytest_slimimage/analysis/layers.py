@@ -16,7 +16,7 @@ overlay whiteouts (0/0 character devices) and opaque directories (the ``overlay.
 xattr) translated back to ``.wh.`` entries. Either gives the :class:`LayerIndex` the export
 gives.
 
-Every regular file with an execute bit is probed as it passes (:mod:`pytest_slimimage.elfprobe`):
+Every regular file with an execute bit is probed as it passes (:mod:`pytest_slimimage.analysis.elfprobe`):
 ELF facts, or a script's ``#!`` line. Pure: reads bytes and files, imports neither pytest nor
 docker.
 """
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from pytest_slimimage import elfprobe
+from pytest_slimimage.analysis import elfprobe
+from pytest_slimimage.analysis.toolchains import APK_INSTALLED, DPKG_STATUS, DPKG_STATUS_DIR, is_package_database
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, normalise
-from pytest_slimimage.toolchains import APK_INSTALLED, DPKG_STATUS, DPKG_STATUS_DIR, is_package_database
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -63,7 +63,7 @@ KEPT_CONTENT = (DPKG_STATUS, DPKG_STATUS_DIR, APK_INSTALLED, LD_SO_CONF, LD_SO_C
 
 def keeps_content(path: str, size: int = 0) -> bool:
     """The files whose contents the layer index keeps: the package databases
-    (:func:`~pytest_slimimage.toolchains.find_toolchains`) and the dynamic loader's search path
+    (:func:`~pytest_slimimage.analysis.toolchains.find_toolchains`) and the dynamic loader's search path
     configuration, ``/etc/ld.so.conf`` and ``/etc/ld.so.conf.d/*`` (the runnable diagnosis)."""
     return is_package_database(path, size) or path == LD_SO_CONF or path.startswith(LD_SO_CONF_DIR)
 

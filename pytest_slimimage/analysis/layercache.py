@@ -21,11 +21,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pytest_slimimage.analysis.layers import INDEX_FORMAT, LayerIndex
 from pytest_slimimage.facts import ElfInfo, FileEntry
-from pytest_slimimage.layers import INDEX_FORMAT, LayerIndex
 
 CACHE_SCHEMA = 1
-"""The JSON layout below; the index's own format (:data:`~pytest_slimimage.layers.INDEX_FORMAT`) is part of the name."""
+"""The JSON layout below; the index's own format (``INDEX_FORMAT``) is part of the name."""
 CACHE_FORMAT = f"v{CACHE_SCHEMA}-{INDEX_FORMAT}"
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 

@@ -1,0 +1,181 @@
+"""Running checks on an image: gather the facts the checks need (the Dockerfile, the layers, a
+container run, the baseline), call each registered check's pure function, and turn "cannot apply"
+into one :class:`SlimImageError`. The marker, the declarative items and every ``assert_*``
+helper come through here, so a check gives the same text whichever way it was asked for.
+
+Pure of pytest and docker: the image is anything that satisfies :class:`ImageSource`
+(:class:`~pytest_slimimage.engine.image.BuiltImage` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Protocol
+
+from pytest_slimimage.baseline import BaselineEntry
+from pytest_slimimage.checks.check import BASELINE, DOCKERFILE, FILESYSTEM, RUN, Check, ParseContext
+from pytest_slimimage.checks.registry import REGISTRY, call
+from pytest_slimimage.checks.result import CheckResult
+from pytest_slimimage.checks.spec import Spec, SpecError
+from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
+from pytest_slimimage.facts import ImageFacts, RunResult
+
+
+class ImageSource(Protocol):
+    """What the checks need of an image: its facts, a way to run it, and someone to tell."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_timeout(self) -> float: ...
+
+    def facts(self, *, filesystem: bool = False) -> ImageFacts: ...
+
+    def run(self, args: Sequence[str] | None = None, timeout: float | None = None) -> RunResult: ...
+
+    def observe(self, result: CheckResult) -> CheckResult: ...
+
+
+class RunPlan(Protocol):
+    """The expectation of a check that needs a run: what to run it with."""
+
+    @property
+    def args(self) -> Sequence[str] | None: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+
+def evaluate(
+    image: ImageSource,
+    spec: Spec,
+    *,
+    baseline: BaselineEntry | None = None,
+    updating_baseline: bool = False,
+) -> list[CheckResult]:
+    """Every check ``spec`` asks for, on ``image``, in the canonical order; failures are results,
+    not exceptions. A check that cannot apply (``final_base`` on an image without a Dockerfile)
+    is a :class:`SlimImageError`.
+
+    When the checks both run the container and read the layers, the runs start first and the
+    layers are indexed while they run (one engine round trip hidden behind the other).
+    """
+    asked = list(spec.items())
+    _applicable(image, asked)
+    needs = spec.needs
+    runs: dict[int, Future[RunResult]] = {}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimimage-run") if RUN in needs else None
+    try:
+        if pool is not None:
+            for number, (check, expectation) in enumerate(asked):
+                if RUN in check.needs:
+                    plan: RunPlan = expectation
+                    runs[number] = pool.submit(image.run, plan.args, plan.timeout)
+        facts = image.facts(filesystem=FILESYSTEM in needs)
+        if BASELINE in needs:
+            facts = replace(facts, baseline=baseline, baseline_updating=updating_baseline)
+        results = []
+        for number, (check, expectation) in enumerate(asked):
+            run = runs[number].result() if number in runs else None
+            results.append(_check(image, check, expectation, facts, run))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    for result in results:
+        image.observe(result)
+    return results
+
+
+def _applicable(image: ImageSource, asked: Sequence[tuple[Check[Any], Any]]) -> None:
+    """The one place "cannot apply" is decided, before anything is read or run."""
+    if any(DOCKERFILE in check.needs for check, _ in asked) and image.facts().dockerfile is None:
+        names = [check.name for check, _ in asked if DOCKERFILE in check.needs]
+        raise SlimImageError(
+            f"{image.name}: {' and '.join(names)} {'needs' if len(names) == 1 else 'need'} the image's Dockerfile;"
+            f" {image.name} was not built from one (for an existing image, pass the dockerfile= it was built from)"
+        )
+
+
+def _check(
+    image: ImageSource, check: Check[Any], expectation: object, facts: ImageFacts, run: RunResult | None
+) -> CheckResult:
+    if run is not None:
+        facts = replace(facts, run=run)
+    try:
+        result = call(check, facts, expectation)
+        if not result.passed and FILESYSTEM in check.explain_with and facts.filesystem is None:
+            fuller = image.facts(filesystem=True)
+            result = call(check, replace(fuller, run=facts.run, baseline=facts.baseline,
+                                         baseline_updating=facts.baseline_updating), expectation)  # fmt: skip
+    except ValueError as exc:
+        raise SlimImageError(f"{image.name}: {exc}") from None
+    return result
+
+
+def check_once(image: ImageSource, check: str | Check[Any], value: object) -> tuple[CheckResult, ImageFacts]:
+    """One check with a raw ``value`` (validated like a marker keyword): its result, unraised,
+    and the facts it read (``facts.run`` for a run)."""
+    found = REGISTRY.get(check) if isinstance(check, str) else check
+    try:
+        expectation = found.expectation(value, ParseContext(run_timeout=image.default_timeout))
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"{found.helper_name}: {exc}") from None
+    if expectation is None:
+        raise SpecError(f"{found.helper_name}: {value!r} asks for no check")
+    return _one(image, found, expectation)
+
+
+def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[CheckResult, ImageFacts]:
+    if BASELINE in check.needs:
+        raise SlimImageError(
+            f"{check.name} compares with the session's size baseline: ask for it with the marker or a"
+            " declarative table (with --slimimage-baseline), not a helper"
+        )
+    _applicable(image, [(check, expectation)])
+    facts = image.facts(filesystem=FILESYSTEM in check.needs)
+    run = None
+    if RUN in check.needs:
+        plan: RunPlan = expectation  # type: ignore[assignment]
+        run = image.run(plan.args, plan.timeout)
+    result = _check(image, check, expectation, facts, run)
+    image.observe(result)
+    return result, replace(facts, run=run)
+
+
+def assert_check(image: ImageSource, check: str | Check[Any], value: object = True) -> CheckResult:
+    """Run the registered check ``check`` with ``value`` (as the marker keyword would take it) and
+    raise :class:`ImageCheckFailed` with its text when it fails; return the result otherwise::
+
+        assert_check(image, "max_layers", 3)
+    """
+    __tracebackhide__ = True
+    result, _ = check_once(image, check, value)
+    return raise_if_failed(result)
+
+
+def assert_expectation(image: ImageSource, check: Check[Any], expectation: object) -> tuple[CheckResult, ImageFacts]:
+    """``check`` with an already validated ``expectation``; raises when it fails."""
+    __tracebackhide__ = True
+    result, facts = _one(image, check, expectation)
+    raise_if_failed(result)
+    return result, facts
+
+
+def raise_if_failed(result: CheckResult) -> CheckResult:
+    __tracebackhide__ = True
+    if not result.passed:
+        raise ImageCheckFailed(result.message(), (result,))
+    return result
+
+
+def failure_text(results: Sequence[CheckResult]) -> str:
+    """All failed checks' messages, one block each, under a count."""
+    failed = [r for r in results if not r.passed]
+    if len(failed) == 1:
+        return failed[0].message()
+    names = ", ".join(r.check for r in failed)
+    head = f"{failed[0].image}: {len(failed)} of {len(results)} checks failed ({names})"
+    return "\n\n".join([head, *(r.message() for r in failed)])

@@ -1,0 +1,180 @@
+"""The image fixtures: ``image_fixture``, ``existing_image_fixture`` and the session factories
+``slimimage_build`` and ``slimimage_image``."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+
+import pytest
+
+from pytest_slimimage.errors import (
+    EngineUnavailable,
+    SlimImageError,
+)
+
+if TYPE_CHECKING:  # docker-py and the engine side load when a test first needs an image
+    from pytest_slimimage.engine.image import BuiltImage, ImageBuilder
+from pytest_slimimage.glue.state import session_of
+
+
+def is_image(value: object) -> TypeGuard[BuiltImage]:
+    """Whether ``value`` is a :class:`BuiltImage`, without importing the engine side for it: no
+    image can exist before ``pytest_slimimage.engine.image`` is imported."""
+    module = sys.modules.get("pytest_slimimage.engine.image")
+    return module is not None and isinstance(value, module.BuiltImage)
+
+
+class ExistingFactory(Protocol):
+    def __call__(
+        self,
+        reference: str,
+        *,
+        dockerfile: str | os.PathLike[str] | None = None,
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> BuiltImage: ...
+
+
+class BuildFactory(Protocol):
+    def __call__(
+        self,
+        context: str | os.PathLike[str],
+        *,
+        dockerfile: str | os.PathLike[str] = "Dockerfile",
+        target: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+        name: str | None = None,
+    ) -> BuiltImage: ...
+
+
+def _builder_or_skip(config: pytest.Config) -> ImageBuilder:
+    __tracebackhide__ = True
+    state = session_of(config)
+    try:
+        return state.builder()
+    except EngineUnavailable as exc:
+        if state.settings.require_engine:
+            raise EngineUnavailable(f"{exc} (required by slimimage_require_engine)") from None
+        pytest.skip(f"slimimage: {exc} (--slimimage-require-engine makes this an error)")
+
+
+@pytest.fixture(scope="session")
+def slimimage_build(request: pytest.FixtureRequest) -> BuildFactory:
+    """Build an image (once per session per Dockerfile, context, target and build args).
+
+    ``slimimage_build("example_project", dockerfile="Dockerfile.static")`` returns a
+    :class:`BuiltImage`; relative paths resolve against pytest's rootdir.
+    """
+    return functools.partial(build_image, request.config)
+
+
+def build_image(
+    config: pytest.Config,
+    context: str | os.PathLike[str],
+    *,
+    dockerfile: str | os.PathLike[str] = "Dockerfile",
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> BuiltImage:
+    """Build (or reuse) an image for this session; no engine -> skip, or an error when required."""
+    __tracebackhide__ = True
+    from pytest_slimimage.engine.image import BuildRequest
+
+    build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
+    builder = _builder_or_skip(config)
+    return builder.build(build_request, name=name)
+
+
+def existing_image(
+    config: pytest.Config,
+    reference: str,
+    *,
+    dockerfile: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> BuiltImage:
+    """An image already on the engine, checked as it is (never built, pulled or removed here)."""
+    __tracebackhide__ = True
+    path = None
+    display = None
+    if dockerfile is not None:
+        path = Path(dockerfile)
+        path = (path if path.is_absolute() else Path(str(config.rootpath)) / path).resolve()
+        if not path.is_file():
+            raise SlimImageError(f"Dockerfile not found: {path} (given for the image {reference!r})")
+        try:
+            display = str(path.relative_to(Path(str(config.rootpath)).resolve()))
+        except ValueError:
+            display = str(path)
+    builder = _builder_or_skip(config)
+    return builder.existing(
+        reference, dockerfile=path, target=target, build_args=build_args, display=display, name=name
+    )
+
+
+@pytest.fixture(scope="session")
+def slimimage_image(request: pytest.FixtureRequest) -> ExistingFactory:
+    """Check an image that is already on the engine: ``slimimage_image("myapp:1.2")``, optionally
+    with the Dockerfile it was built from (relative to the rootdir) for final_base and lint."""
+    return functools.partial(existing_image, request.config)
+
+
+def existing_image_fixture(
+    reference: str,
+    *,
+    dockerfile: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    scope: str = "session",
+) -> Any:
+    """A fixture whose value is the :class:`BuiltImage` of an image already on the engine (built
+    by your own pipeline, or pulled); the variable's name is the fixture's::
+
+        api = existing_image_fixture("registry.example.com/api:ci", dockerfile="Dockerfile")
+    """
+    _check_scope(scope)
+
+    def _image(request: pytest.FixtureRequest, slimimage_image: ExistingFactory) -> BuiltImage:
+        __tracebackhide__ = True
+        return slimimage_image(
+            reference, dockerfile=dockerfile, target=target, build_args=build_args, name=request.fixturename
+        )
+
+    return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]
+
+
+def _check_scope(scope: str) -> None:
+    if scope not in ("session", "package", "module", "class", "function"):
+        raise ValueError(f"scope must be session, package, module, class or function, got {scope!r}")
+
+
+def image_fixture(
+    context: str | os.PathLike[str],
+    *,
+    dockerfile: str | os.PathLike[str] = "Dockerfile",
+    target: str | None = None,
+    build_args: Mapping[str, str] | None = None,
+    scope: str = "session",
+) -> Any:
+    """A fixture whose value is the :class:`BuiltImage` of a Dockerfile; assign it at module or
+    conftest level, and the variable's name is the fixture's (and the image's name in reports)::
+
+        hello = image_fixture("example_project", dockerfile="Dockerfile.static")
+    """
+    _check_scope(scope)
+
+    def _image(request: pytest.FixtureRequest, slimimage_build: BuildFactory) -> BuiltImage:
+        __tracebackhide__ = True
+        return slimimage_build(
+            context, dockerfile=dockerfile, target=target, build_args=build_args, name=request.fixturename
+        )
+
+    return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]
