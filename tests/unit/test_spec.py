@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from pytest_slimimage.checks.check import suggest
 from pytest_slimimage.checks.registry import CHECKS
 from pytest_slimimage.checks.runs import RunExpectation
-from pytest_slimimage.checks.check import suggest
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 from pytest_slimimage.errors import SlimImageError
 
