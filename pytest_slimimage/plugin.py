@@ -77,10 +77,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["slimimage"] = state.worker_payload()
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Called once when a session's plugin manager registers this plugin, before any conftest is
+    imported: the checks that session's conftests register are its own from here on."""
+    REGISTRY.begin_session()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Checks registered by this session's conftests go with it (the next in-process session,
     as under pytester, registers its own)."""
-    REGISTRY.unregister_users()
+    REGISTRY.end_session()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -127,6 +133,7 @@ from pytest_slimimage.glue.options import pytest_addoption  # noqa: E402
 __all__ = [
     "existing_image_fixture",
     "image_fixture",
+    "pytest_addhooks",
     "pytest_addoption",
     "pytest_collect_file",
     "pytest_collection_modifyitems",

@@ -56,6 +56,16 @@ class ImageRecord:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def set_columns(self, columns: Mapping[str, Any]) -> None:
+        """Fields a check's result sets on its row (:attr:`Check.record`): the smallest ``limit``
+        wins (the tightest budget any test asked for); other fields take the latest value."""
+        for key, value in columns.items():
+            if key not in self.__dataclass_fields__ or key in ("name", "id", "size", "checks", "failures", "layers"):
+                raise ValueError(f"a check cannot set the report column {key!r}")
+            if key == "limit" and self.limit is not None and value is not None:
+                value = min(self.limit, value)
+            setattr(self, key, value)
+
     def merge(self, other: ImageRecord) -> None:
         """Fold ``other`` (the same image seen by another test or worker) into this record."""
         for attr in ("limit", "warn_size", "baseline_size", "max_growth"):

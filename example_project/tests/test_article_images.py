@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+import pytest_slimimage as si
 from pytest_slimimage import ImageCheckFailed, assert_max_size, assert_runs, image_fixture
 
 naive = image_fixture(".", dockerfile="Dockerfile.naive")
@@ -85,3 +86,14 @@ def test_helpers_return_what_they_saw(static, naive):
     assert result.exit_code == 0 and not result.timed_out
     assert_max_size(static, "1MB")
     assert naive.size > 50 * static.size  # the article's point, in one line
+
+
+# --- our own check, registered in conftest.py: the fixed image is one layer, the naive one is not ---
+@pytest.mark.slimimage(max_layers=1)
+def test_static_is_one_layer(static):
+    pass
+
+
+@pytest.mark.xfail(raises=ImageCheckFailed, reason="FROM gcc brings Debian's and gcc's layers")
+def test_naive_is_one_layer(naive):
+    si.assert_max_layers(naive, 1)

@@ -99,6 +99,8 @@ class Check(Generic[E]):
     """The helper's keyword for the value (``assert_no_compilers(image, allow=[...])``)."""
     helper_default: object = REQUIRED
     """The value the helper uses when none is given (``assert_exec_form(image)``: ``True``)."""
+    helper_signature: str = ""
+    """How the README shows the helper's call, when it is not ``assert_<name>(image, <param>)``."""
     record: Callable[[CheckResult], Mapping[str, Any]] = record_nothing
     """Report fields a result sets on its image's row (``max_size``: the budget column)."""
     builtin: bool = field(default=False)

@@ -9,6 +9,7 @@ Pure of pytest and docker: the image is anything that satisfies :class:`ImageSou
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -19,7 +20,7 @@ from pytest_slimimage.checks.check import BASELINE, DOCKERFILE, FILESYSTEM, RUN,
 from pytest_slimimage.checks.registry import REGISTRY, call
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.spec import Spec, SpecError
-from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
+from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
 from pytest_slimimage.facts import ImageFacts, RunResult
 
 
@@ -165,9 +166,13 @@ def assert_expectation(image: ImageSource, check: Check[Any], expectation: objec
 
 
 def raise_if_failed(result: CheckResult) -> CheckResult:
+    """Raise :class:`ImageCheckFailed` with the result's text when it failed; a soft budget's
+    warning (``warn_size``) is a :class:`SlimImageWarning` instead."""
     __tracebackhide__ = True
     if not result.passed:
         raise ImageCheckFailed(result.message(), (result,))
+    if "warning" in result.details:
+        warnings.warn(str(result.details["warning"]), SlimImageWarning, stacklevel=3)
     return result
 
 

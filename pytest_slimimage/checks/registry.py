@@ -8,6 +8,7 @@ Adding a built-in check is one module defining its :class:`Check` plus one line 
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -56,6 +57,7 @@ class Registry:
     def __init__(self, builtins: Iterable[Check[Any]] = ()) -> None:
         self._lock = threading.Lock()
         self._checks: dict[str, Check[Any]] = {}
+        self._sessions: list[int] = []
         for check in builtins:
             self._checks[check.name] = check
 
@@ -94,10 +96,17 @@ class Registry:
             self._checks[name] = check
         return check
 
-    def unregister_users(self) -> None:
-        """Forget every user's check (the end of a pytest session; built-ins stay)."""
+    def begin_session(self) -> None:
+        """A pytest session starts: the checks registered from now on are its own."""
         with self._lock:
-            self._checks = {n: c for n, c in self._checks.items() if c.builtin}
+            self._sessions.append(len(self._checks))
+
+    def end_session(self) -> None:
+        """The session that began last ends: forget the checks registered since it began (its
+        conftests'), keep the built-ins and an enclosing session's (pytester runs nest them)."""
+        with self._lock:
+            keep = self._sessions.pop() if self._sessions else len(BUILTINS)
+            self._checks = dict(list(self._checks.items())[:keep])
 
     def get(self, name: str) -> Check[Any]:
         """The check called ``name``; :class:`KeyError` with a did-you-mean otherwise."""
@@ -136,7 +145,7 @@ def register_check(
     explain_with: Iterable[str] = (),
     value: str = "any value",
     passes: str = "",
-    helper_param: str = "value",
+    helper_param: str | None = None,
     helper_default: object = REQUIRED,
     record: Callable[[CheckResult], Mapping[str, Any]] = record_nothing,
 ) -> Callable[[_F], _F]:
@@ -151,7 +160,9 @@ def register_check(
     ``parse`` validates a marker or table value (raise ``ValueError`` with the reason; ``None``
     and ``False`` always mean "not asked"); by default the value is passed as it is. ``needs``
     says what the facts must hold: ``"filesystem"`` (the layers, for ``facts.filesystem``),
-    ``"dockerfile"``, ``"run"`` or ``"baseline"``. Returns the function unchanged.
+    ``"dockerfile"``, ``"run"`` or ``"baseline"``. The helper ``assert_<name>(image, value)`` takes
+    the value by the function's second parameter's name (``assert_max_layers(image, limit=3)``).
+    Returns the function unchanged.
     """
 
     def decorate(function: _F) -> _F:
@@ -169,7 +180,7 @@ def register_check(
                 explain_with=frozenset(explain_with),
                 value=value,
                 passes=passes or (function.__doc__ or "").strip().split("\n")[0],
-                helper_param=helper_param,
+                helper_param=helper_param or _value_parameter(function),
                 helper_default=helper_default,
                 record=record,
             )
@@ -179,10 +190,24 @@ def register_check(
     return decorate
 
 
+def _value_parameter(function: Callable[..., Any]) -> str:
+    """The name of the check function's second parameter (``limit`` in ``f(facts, limit)``): the
+    keyword its ``assert_<name>`` helper takes the value by."""
+    try:
+        parameters = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return "value"
+    return parameters[1] if len(parameters) > 1 else "value"
+
+
 def checks_table() -> str:
     """The README's check table (Markdown), from the registry's built-in checks."""
-    rows = ["| keyword | value | passes when |", "|---|---|---|"]
-    rows += [f"| `{c.name}` | {c.value} | {c.passes} |" for c in REGISTRY if c.builtin]
+    rows = ["| keyword | value | passes when | helper |", "|---|---|---|---|"]
+    for c in REGISTRY:
+        if c.builtin:
+            default = "" if c.helper_default is REQUIRED else f"={c.helper_default!r}"
+            call = c.helper_signature or f"{c.helper_name}(image, {c.helper_param}{default})"
+            rows.append(f"| `{c.name}` | {c.value} | {c.passes} | `{call}` |")
     return "\n".join(rows)
 
 

@@ -210,5 +210,6 @@ RUNS: Check[RunExpectation] = Check(
     passes="run as shipped, it exits as expected and prints what is expected; a failure carries the static diagnosis",
     helper_param="expectation",
     helper_default=True,
+    helper_signature="assert_runs(image, stdout=None, *, args=None, exit_code=0, stderr=None, timeout=None)",
     builtin=True,
 )

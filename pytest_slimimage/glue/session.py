@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_slimimage.baseline import Baseline, BaselineEntry, BaselineLayer, load_baseline, write_baseline
+from pytest_slimimage.checks.registry import REGISTRY
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.errors import EngineUnavailable, SlimImageError
 from pytest_slimimage.glue.settings import Settings
@@ -227,14 +228,9 @@ class SlimImageSession:
             record.failures.setdefault(result.check, result.headline)
         if record.checks.get(result.check) != "failed":
             record.checks[result.check] = "passed" if result.passed else "failed"
-        details = result.details
-        if result.check == "max_size" and isinstance(details.get("limit"), int):
-            limit = int(details["limit"])
-            record.limit = limit if record.limit is None else min(record.limit, limit)
-        if result.check == "warn_size" and isinstance(details.get("warn_size"), int):
-            record.warn_size = int(details["warn_size"])
-        if result.check == "max_growth":
-            record.max_growth = str(details.get("max_growth"))
+        check = REGISTRY.get(result.check) if result.check in REGISTRY else None
+        if check is not None:
+            record.set_columns(check.record(result))
 
     def all_records(self) -> list[ImageRecord]:
         """This process's records (images built but never checked included) plus its workers'."""
