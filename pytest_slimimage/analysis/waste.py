@@ -34,12 +34,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_slimimage.analysis.attribution import attribute_layers
-from pytest_slimimage.analysis.layers import LayerIndex
 from pytest_slimimage.facts import ImageFacts, Layer, normalise
 from pytest_slimimage.sizes import Allowance, format_size, parse_allowance
+
+if TYPE_CHECKING:  # the layer reader (and pyelftools behind it) loads when layers are read
+    from pytest_slimimage.analysis.layers import LayerIndex
 
 __all__ = [
     "DELETED",

@@ -30,6 +30,7 @@ from typing import Any
 
 from pytest_slimimage.checks.check import suggest
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
+from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,7 +80,7 @@ def _table(data: Mapping[str, Any], path: Path) -> tuple[Mapping[str, Any], str]
     return table, prefix
 
 
-def load_declarations(path: Path, *, default_run_timeout: float = 30.0) -> Declarations | None:
+def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TIMEOUT) -> Declarations | None:
     """The images declared in ``path``; None when it has no slimimage table.
 
     Raises :class:`SpecError` naming the file, the image and the key for anything unknown or

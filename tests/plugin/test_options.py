@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 import pytest_slimimage.plugin
+from pytest_slimimage.glue.options import OPTIONS as OPTION_TABLE
+from pytest_slimimage.glue.settings import Settings
 from pytest_slimimage.glue.state import SESSION_KEY
 
 OPTIONS = (
@@ -20,14 +22,14 @@ OPTIONS = (
     "--slimimage-chart=PATH",
 )
 INI_KEYS = (
-    "slimimage_baseline",
-    "slimimage_report",
-    "slimimage_markdown",
-    "slimimage_chart",
     "slimimage_require_engine",
     "slimimage_keep_images",
     "slimimage_run_timeout",
     "slimimage_build_timeout",
+    "slimimage_baseline",
+    "slimimage_report",
+    "slimimage_markdown",
+    "slimimage_chart",
 )
 GROUP = "container image checks (pytest-slimimage):"
 
@@ -42,7 +44,8 @@ def test_loaded_through_its_entry_point(pytester: pytest.Pytester) -> None:
     assert SESSION_KEY not in blocked.stash
 
 
-def test_help_shows_the_option_group(pytester: pytest.Pytester) -> None:
+def test_help_shows_the_option_group(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option and ini key: no help text is wrapped
     result = pytester.runpytest("--help")
     assert result.ret == pytest.ExitCode.OK
     lines = result.outlines
@@ -50,7 +53,17 @@ def test_help_shows_the_option_group(pytester: pytest.Pytester) -> None:
     group = lines[start + 1 : lines.index("", start)]
     options = [line.split()[0] for line in group if line.startswith("  --")]
     assert options == list(OPTIONS)
-    result.stdout.fnmatch_lines([f"  {key} (string):" for key in INI_KEYS], consecutive=False)
+    result.stdout.fnmatch_lines([f"  {key} (string):*" for key in INI_KEYS], consecutive=False)
+
+    # Every row of the option table, its help (default included) on its option and on its ini key.
+    assert options == [f"{row.flag}={row.metavar}" if row.metavar else row.flag for row in OPTION_TABLE]
+    assert [row.ini for row in OPTION_TABLE if row.ini] == list(INI_KEYS)
+    words = " ".join(result.stdout.str().split())  # a long name puts its help on the next line
+    for row, option in zip(OPTION_TABLE, options, strict=True):
+        assert f" {option} {row.help_text()} " in words, row.flag
+        if row.ini:
+            assert f" {row.ini} (string): {row.help_text()} " in words, row.ini
+    assert "(default: 30)." in "\n".join(group)
 
 
 def test_no_slimimage_removes_options_marker_and_fixtures(pytester: pytest.Pytester) -> None:
@@ -158,6 +171,17 @@ def test_bad_pyproject_value_is_a_usage_error(pytester: pytest.Pytester) -> None
     result.stderr.fnmatch_lines(["ERROR: slimimage_run_timeout: expected a number of seconds, got 'soon'"])
 
 
+def test_update_baseline_without_a_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--slimimage-update-baseline")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --slimimage-update-baseline needs a baseline file: --slimimage-baseline PATH or the ini key"
+            " slimimage_baseline"
+        ]
+    )
+
+
 def test_settings_option_over_ini_over_default(pytester: pytest.Pytester) -> None:
     defaults = pytester.parseconfigure().stash[SESSION_KEY].settings
     assert (defaults.require_engine, defaults.keep_images, defaults.run_timeout, defaults.build_timeout) == (
@@ -188,6 +212,35 @@ def test_settings_option_over_ini_over_default(pytester: pytest.Pytester) -> Non
         .settings
     )
     assert (from_option.run_timeout, from_option.build_timeout) == (2.5, 60.0)
+
+
+def test_nothing_set_is_the_tables_defaults(pytester: pytest.Pytester) -> None:
+    settings = pytester.parseconfigure().stash[SESSION_KEY].settings
+    assert settings == Settings()
+    assert {row.name: getattr(settings, row.name) for row in OPTION_TABLE} == {
+        row.name: row.default for row in OPTION_TABLE
+    }
+
+
+def test_paths_option_over_ini_and_relative_to_the_rootdir(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nslimimage_report = out/from-ini.json\nslimimage_baseline = sizes.json\n")
+    root = pytester.path
+    from_ini = pytester.parseconfigure().stash[SESSION_KEY].settings
+    assert (from_ini.report, from_ini.baseline, from_ini.markdown) == (
+        root / "out/from-ini.json",
+        root / "sizes.json",
+        None,
+    )
+
+    elsewhere = root / "elsewhere.json"
+    from_option = (
+        pytester.parseconfigure(
+            f"--slimimage-report={elsewhere}", "--slimimage-keep-images", "--slimimage-update-baseline"
+        )
+        .stash[SESSION_KEY]
+        .settings
+    )
+    assert (from_option.report, from_option.keep_images, from_option.update_baseline) == (elsewhere, True, True)
 
 
 def test_no_summary_line_when_no_image_was_used(pytester: pytest.Pytester) -> None:
