@@ -22,7 +22,8 @@ Rules (``RULES`` holds their one-line descriptions):
     The final image's external base (``FROM <stage>`` chains followed) is untagged or ``:latest``.
     ``scratch`` and digests are fine. Build-only stages are not checked: they do not ship.
 
-Findings are sorted by line. Pure: no pytest, no docker.
+Findings are sorted by line. The facts the rules read (stages, flags, WORKDIRs, the effective command, exec
+form) are :mod:`.model`'s. Pure: no pytest, no docker.
 """
 
 from __future__ import annotations
@@ -30,14 +31,11 @@ from __future__ import annotations
 import json
 import os
 import posixpath
-import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dockerfile_parse.util import WordSplitter
-
-from pytest_slimimage.dockerfile.model import Dockerfile, Instruction, Stage, exec_form, parse_dockerfile, parse_ref
+from pytest_slimimage.dockerfile.model import Dockerfile, Instruction, exec_form, parse_dockerfile, parse_ref
 
 RULES: Mapping[str, str] = {
     "SI001": "COPY --from with a relative source: Docker reads it from the root of the source stage or image,"
@@ -85,89 +83,10 @@ def lint(dockerfile: Dockerfile) -> list[LintFinding]:
     return sorted(findings, key=lambda f: (f.line, f.rule))
 
 
-# ---------------------------------------------------------------------------------- which stages
-def contributing_stages(dockerfile: Dockerfile) -> tuple[Stage, ...]:
-    """The stages the build of the final stage needs, in file order: the final stage, the stages it is
-    built FROM, and (transitively) those named by ``COPY --from`` or ``RUN --mount=...,from=``.
-    Stages after a ``--target`` that nothing references are not among them."""
-    seen: dict[int, Stage] = {}
-    todo = [dockerfile.final_stage]
-    while todo:
-        stage = todo.pop()
-        if stage.index in seen:
-            continue
-        seen[stage.index] = stage
-        parent = dockerfile.parent(stage)
-        if parent is not None:
-            todo.append(parent)
-        for ins in stage.instructions:
-            for ref in _stage_refs(ins):
-                found = _find_stage(dockerfile, _expand_ref(ref, dockerfile))
-                if found is not None:
-                    todo.append(found)
-    return tuple(seen[i] for i in sorted(seen))
-
-
-def _flags(value: str) -> tuple[list[str], str]:
-    """The leading ``--flag[=value]`` words of an instruction's value, and the rest."""
-    flags: list[str] = []
-    rest = value.strip()
-    while rest.startswith("--"):
-        word, *more = rest.split(None, 1)
-        flags.append(word)
-        rest = more[0].strip() if more else ""
-    return flags, rest
-
-
-def _flag(flags: Sequence[str], name: str) -> str | None:
-    for flag in flags:
-        if flag.startswith(f"--{name}="):
-            return flag.split("=", 1)[1].strip("\"'")
-    return None
-
-
-def _stage_refs(ins: Instruction) -> list[str]:
-    flags, _ = _flags(ins.value)
-    if ins.keyword == "COPY":
-        ref = _flag(flags, "from")
-        return [ref] if ref else []
-    if ins.keyword == "RUN":
-        refs = []
-        for flag in flags:
-            if flag.startswith("--mount="):
-                for option in flag.split("=", 1)[1].split(","):
-                    key, _, val = option.partition("=")
-                    if key == "from" and val:
-                        refs.append(val.strip("\"'"))
-        return refs
-    return []
-
-
-def _find_stage(dockerfile: Dockerfile, ref: str) -> Stage | None:
-    """The stage ``--from=<ref>`` names (by name, case-insensitively, or by index); None for an image."""
-    for stage in dockerfile.stages:
-        if stage.name is not None and stage.name == ref.lower():
-            return stage
-    if ref.isdigit():
-        for stage in dockerfile.stages:
-            if stage.index == int(ref):
-                return stage
-    return None
-
-
-def _expand_ref(ref: str, dockerfile: Dockerfile) -> str:
-    """``--from=${X}`` with the build args (BuildKit expands it with the global ARGs, whose defaults
-    the parsed Dockerfile does not keep: an unset one stays as written)."""
-    if "$" not in ref:
-        return ref
-    expanded = _expand(ref, dockerfile.build_args)
-    return expanded if expanded is not None else ref
-
-
 # ----------------------------------------------------------------------------------------- SI001
 def _relative_copy_from(dockerfile: Dockerfile) -> list[LintFinding]:
     findings = []
-    for stage in contributing_stages(dockerfile):
+    for stage in dockerfile.contributing_stages():
         for ins in stage.instructions:
             if ins.keyword != "COPY":
                 continue
@@ -193,9 +112,8 @@ def _copy_operands(rest: str) -> tuple[list[str], bool] | None:
 
 
 def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
-    flags, rest = _flags(ins.value)
-    ref = _flag(flags, "from")
-    operands = _copy_operands(rest)
+    ref = ins.flag("from")
+    operands = _copy_operands(ins.arguments)
     if not ref or operands is None:
         return None
     items, json_form = operands
@@ -203,12 +121,12 @@ def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
     relative = [s for s in sources if not s.startswith(("/", "$"))]
     if not relative:
         return None
-    source_stage = _find_stage(dockerfile, _expand_ref(ref, dockerfile))
+    source_stage = dockerfile.stage_from(ref)
     workdir: str | None = "/"
     written = ""
     if source_stage is not None:
         what = source_stage.label
-        written, workdir = _workdir(dockerfile, source_stage)
+        written, workdir = dockerfile.workdir(source_stage)
     elif "$" in ref:
         what = f"the stage or image {ref}"
     else:
@@ -242,7 +160,7 @@ def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
         note = ""
     rewritten = [_absolute(base, s) if s in relative else s for s in sources] + [dest]
     operands_text = json.dumps(rewritten) if json_form else " ".join(rewritten)
-    fix = " ".join(["COPY", *flags, operands_text]) + note
+    fix = " ".join(["COPY", *ins.flags, operands_text]) + note
     return LintFinding("SI001", ins.line, message, fix, severity, ins.text)
 
 
@@ -253,83 +171,7 @@ def _absolute(base: str, source: str) -> str:
     return path
 
 
-def _workdir(dockerfile: Dockerfile, stage: Stage) -> tuple[str, str | None]:
-    """(the last WORKDIR as written, the absolute path it resolves to) for ``stage``, following its
-    ``FROM <stage>`` chain; ``("", "/")`` when none is set (the base image's own WORKDIR, which a Dockerfile
-    does not show, is taken as ``/``); the path is None when it uses a variable with no known value."""
-    env: dict[str, str | None] = {}
-    workdir: str | None = "/"
-    written = ""
-    for st in reversed(dockerfile.chain(stage)):
-        args: dict[str, str | None] = {}  # ARGs are scoped to their stage; ENV is inherited
-        for ins in st.instructions:
-            if ins.keyword == "ARG":
-                for word in WordSplitter(ins.value).split(dequote=True):
-                    key, eq, default = word.partition("=")
-                    value = dockerfile.build_args.get(key)
-                    if value is None and eq:
-                        value = _expand(default, {**args, **env})
-                    args[key] = value
-            elif ins.keyword == "ENV":
-                for key, value in _env_pairs(ins.value):
-                    env[key] = _expand(value, {**args, **env})
-            elif ins.keyword == "WORKDIR":
-                written = ins.value.strip()
-                path = _expand(WordSplitter(written).dequote(), {**args, **env})
-                if path is None or workdir is None:
-                    workdir = None if path is None or not path.startswith("/") else posixpath.normpath(path)
-                else:
-                    workdir = posixpath.normpath(posixpath.join(workdir, path))
-    return written, workdir
-
-
-def _env_pairs(value: str) -> list[tuple[str, str]]:
-    words = list(WordSplitter(value).split(dequote=True))
-    if words and "=" not in words[0]:  # legacy ENV key value...
-        return [(words[0], " ".join(words[1:]))]
-    return [(key, val) for key, _, val in (w.partition("=") for w in words)]
-
-
-_VARIABLE = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
-
-
-def _expand(text: str, values: Mapping[str, str | None]) -> str | None:
-    """``$X``, ``${X}``, ``${X:-d}``, ``${X-d}``, ``${X:+a}``, ``${X+a}``; None when a value is unknown."""
-    unknown = False
-
-    def one(match: re.Match[str]) -> str:
-        nonlocal unknown
-        name = match.group("braced") or match.group("plain")
-        op = match.group("op")
-        if name not in values or values[name] is None:
-            if op is None or op.endswith("+"):
-                unknown = True
-                return ""
-            return match.group("word")  # unset: the default applies
-        value = values[name] or ""
-        if op is None:
-            return value
-        is_set = value != "" or not op.startswith(":")
-        if op.endswith("-"):
-            return value if is_set else match.group("word")
-        return match.group("word") if is_set else ""
-
-    result = _VARIABLE.sub(one, text)
-    return None if unknown else result
-
-
 # ----------------------------------------------------------------------------------- SI002, SI003
-_SINGLE_QUOTED_ARRAY = re.compile(r"^\[\s*'.*'\s*\]$", re.S)
-
-
-def _effective_commands(dockerfile: Dockerfile) -> list[Instruction]:
-    """The ENTRYPOINT and CMD instructions that reach the final image. Docker resets an inherited CMD
-    when a stage sets ENTRYPOINT without setting CMD itself."""
-    return [ins for ins in dockerfile.effective_command() if ins is not None]
-
-
 def _shell_program(text: str) -> str:
     """The first word /bin/sh -c makes of ``text``: the program it looks for."""
     try:
@@ -342,7 +184,9 @@ def _shell_program(text: str) -> str:
 def _commands(dockerfile: Dockerfile) -> list[LintFinding]:
     findings = []
     on_scratch = dockerfile.final_base.lower() == "scratch"
-    for ins in _effective_commands(dockerfile):
+    for ins in dockerfile.effective_command():
+        if ins is None:
+            continue
         text = ins.value.strip()
         if text == "[]":  # CMD [] clears the command: exec form, nothing to run through a shell
             continue
@@ -350,7 +194,7 @@ def _commands(dockerfile: Dockerfile) -> list[LintFinding]:
         if form.is_exec:
             continue
         keyword = ins.keyword
-        if _SINGLE_QUOTED_ARRAY.match(text):
+        if form.kind == "single-quoted":
             message = (
                 f"{keyword} uses single quotes, which are not JSON, so Docker does not read it as exec form"
                 f" and runs it with /bin/sh -c; the shell then looks for a program named {_shell_program(text)!r}"
@@ -358,7 +202,7 @@ def _commands(dockerfile: Dockerfile) -> list[LintFinding]:
             fix = f"{keyword} {form.rewrite}" if form.rewrite else f"write {keyword} as a JSON array in double quotes"
             findings.append(LintFinding("SI003", ins.line, message, fix, ERROR, ins.text))
             continue
-        if text.startswith("["):
+        if form.kind == "invalid-array":
             message = (
                 f"{keyword} is not a valid JSON array of strings, so Docker uses shell form and runs it with /bin/sh -c"
             )
@@ -404,8 +248,8 @@ def _unpinned_base(dockerfile: Dockerfile) -> list[LintFinding]:
             f"the final image is built FROM {base}{through}: latest moves, so the same Dockerfile builds on a"
             " different base over time"
         )
-    flags, rest = _flags(root.from_instruction.value)
-    words = rest.split()
+    flags = root.from_instruction.flags
+    words = root.from_instruction.arguments.split()
     if words and "$" in words[0]:
         fix = f"set {words[0]} to a pinned image: {bare}:<version> or {bare}@sha256:<digest>"
     else:

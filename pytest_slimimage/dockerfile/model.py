@@ -2,10 +2,11 @@
 
 Parsing (line continuations, comments) is dockerfile-parse's; this module adds what it
 lacks: stages as objects, ARG substitution in FROM as Docker does it (``${X:-default}``,
-errors for ARGs without a value), heredoc bodies kept inside their instruction, ``FROM
-<stage>`` chains followed to the external base, ``--target``, exec-form detection that is
-stricter than dockerfile-parse (which accepts ``CMD ['./hello']``, Docker does not), and
-errors that say what and where.
+errors for ARGs without a value; :mod:`.variables` expands), heredoc bodies kept inside
+their instruction, ``FROM <stage>`` chains followed to the external base, ``--target``,
+the stages a build needs and where their WORKDIR is, instruction flags, exec-form
+detection that is stricter than dockerfile-parse (which accepts ``CMD ['./hello']``,
+Docker does not), and errors that say what and where. The lint rules read these facts.
 Pure: no pytest, no docker.
 """
 
@@ -14,14 +15,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from dockerfile_parse import DockerfileParser
-from dockerfile_parse.util import WordSplitter
 
+from pytest_slimimage.dockerfile.variables import arg_declarations, env_declarations, expand
 from pytest_slimimage.errors import SlimImageError
 
 KNOWN_INSTRUCTIONS = frozenset(
@@ -50,16 +53,69 @@ class Instruction:
     def location(self) -> str:
         return f"line {self.line}" if self.line == self.end_line else f"lines {self.line}-{self.end_line}"
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The leading ``--flag[=value]`` words of the value (``COPY --from=build --chmod=755 a /b``)."""
+        return _split_flags(self.value)[0]
+
+    @property
+    def arguments(self) -> str:
+        """The value after its flags."""
+        return _split_flags(self.value)[1]
+
+    def flag(self, name: str) -> str | None:
+        """The value of ``--<name>=...``, quotes removed; None when it is not given."""
+        for flag in self.flags:
+            if flag.startswith(f"--{name}="):
+                return flag.split("=", 1)[1].strip("\"'")
+        return None
+
+    @property
+    def from_refs(self) -> tuple[str, ...]:
+        """The stages or images it reads files from, as written (``COPY --from=<ref>``,
+        ``RUN --mount=...,from=<ref>``)."""
+        if self.keyword == "COPY":
+            ref = self.flag("from")
+            return (ref,) if ref else ()
+        refs: list[str] = []
+        if self.keyword == "RUN":
+            for flag in self.flags:
+                if flag.startswith("--mount="):
+                    for option in flag.split("=", 1)[1].split(","):
+                        key, _, val = option.partition("=")
+                        if key == "from" and val:
+                            refs.append(val.strip("\"'"))
+        return tuple(refs)
+
+
+def _split_flags(value: str) -> tuple[tuple[str, ...], str]:
+    flags: list[str] = []
+    rest = value.strip()
+    while rest.startswith("--"):
+        word, *more = rest.split(None, 1)
+        flags.append(word)
+        rest = more[0].strip() if more else ""
+    return tuple(flags), rest
+
+
+ExecFormKind = Literal["exec", "single-quoted", "invalid-array", "shell"]
+
 
 @dataclass(frozen=True)
 class ExecForm:
     """How Docker reads a CMD/ENTRYPOINT value."""
 
-    is_exec: bool
+    kind: ExecFormKind
+    """``exec`` (a JSON array of strings); else shell form: ``single-quoted`` (``['./hello']``), an
+    ``invalid-array`` (brackets, not a JSON array of strings), or plain ``shell``."""
     argv: tuple[str, ...] | None
     """The JSON array when ``is_exec``; else the argv of a suggested exec-form rewrite (or None)."""
     reason: str
     """Why it is shell form ('' when exec form)."""
+
+    @property
+    def is_exec(self) -> bool:
+        return self.kind == "exec"
 
     @property
     def rewrite(self) -> str | None:
@@ -82,7 +138,7 @@ def exec_form(value: str) -> ExecForm:
     except ValueError:
         parsed = None
     if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed):
-        return ExecForm(True, tuple(parsed), "")
+        return ExecForm("exec", tuple(parsed), "")
     if _SINGLE_QUOTED_ARRAY.match(text):
         try:
             items = json.loads('"'.join(_swap_quotes(text)))
@@ -90,19 +146,19 @@ def exec_form(value: str) -> ExecForm:
         except ValueError:
             argv = None
         return ExecForm(
-            False,
+            "single-quoted",
             argv,
             "single quotes are not JSON, so Docker treats the brackets as a shell command line and runs it"
             f" with /bin/sh -c (the shell then looks for a program named {_shell_word(text)!r})",
         )
     if text.startswith("["):
         return ExecForm(
-            False, None, "the brackets do not hold a valid JSON array of strings, so Docker uses shell form"
+            "invalid-array", None, "the brackets do not hold a valid JSON array of strings, so Docker uses shell form"
         )
     words = text.split()
     simple = bool(words) and all(re.fullmatch(r"[\w@%+=:,./-]+", w) for w in words)
     return ExecForm(
-        False,
+        "shell",
         tuple(words) if simple else ("/bin/sh", "-c", text),
         "shell form: Docker runs it as /bin/sh -c, which needs a shell in the image and makes the shell PID 1"
         " (signals do not reach the program)",
@@ -142,6 +198,13 @@ class Stage:
         return tuple(ins for ins in self.instructions if ins.keyword == keyword)
 
 
+class Workdir(NamedTuple):
+    written: str
+    """The last WORKDIR instruction's value as written ('' when none)."""
+    path: str | None
+    """The absolute path it resolves to; None when it uses a variable with no known value."""
+
+
 @dataclass(frozen=True)
 class Dockerfile:
     path: str
@@ -157,13 +220,32 @@ class Dockerfile:
         return self.stage(self.target)
 
     def stage(self, ref: str | int) -> Stage:
+        """The stage ``ref`` names (see :meth:`find_stage`); raises naming the stages when there is none."""
+        found = self.find_stage(ref)
+        if found is None:
+            names = ", ".join(st.name or str(st.index) for st in self.stages)
+            raise DockerfileError(f"{self.path}: no build stage named {ref!r} (stages: {names})")
+        return found
+
+    def find_stage(self, ref: str | int) -> Stage | None:
+        """The stage ``ref`` names, as ``--from`` and ``--target`` read it: by name (case-insensitively), else by
+        index; None for an image."""
+        if isinstance(ref, str):
+            for st in self.stages:
+                if st.name is not None and st.name == ref.lower():
+                    return st
+            if not ref.isdigit():
+                return None
         for st in self.stages:
-            if (isinstance(ref, int) and st.index == ref) or (
-                isinstance(ref, str) and (st.name == ref.lower() or str(st.index) == ref)
-            ):
+            if st.index == int(ref):
                 return st
-        names = ", ".join(st.name or str(st.index) for st in self.stages)
-        raise DockerfileError(f"{self.path}: no build stage named {ref!r} (stages: {names})")
+        return None
+
+    def stage_from(self, ref: str) -> Stage | None:
+        """The stage a ``--from=<ref>`` names, ``${X}`` in ``ref`` expanded with the build args (BuildKit uses the
+        global ARGs, whose defaults are not kept here: a ref using one without a build arg names no stage)."""
+        expanded = expand(ref, self.build_args).known if "$" in ref else ref
+        return self.find_stage(ref if expanded is None else expanded)
 
     def parent(self, stage: Stage) -> Stage | None:
         """The earlier stage ``stage`` is built FROM, if its base names one."""
@@ -211,12 +293,54 @@ class Dockerfile:
                 break
         return entrypoint, None
 
-    def line(self, number: int) -> str:
-        for st in self.stages:
-            for ins in (st.from_instruction, *st.instructions):
-                if ins.line == number:
-                    return ins.text
-        return ""
+    def contributing_stages(self) -> tuple[Stage, ...]:
+        """The stages the build of the final stage needs, in file order: the final stage, the stages it is
+        built FROM, and (transitively) those named by ``COPY --from`` or ``RUN --mount=...,from=``.
+        Stages after a ``--target`` that nothing references are not among them."""
+        seen: dict[int, Stage] = {}
+        todo = [self.final_stage]
+        while todo:
+            stage = todo.pop()
+            if stage.index in seen:
+                continue
+            seen[stage.index] = stage
+            parent = self.parent(stage)
+            if parent is not None:
+                todo.append(parent)
+            for ins in stage.instructions:
+                for ref in ins.from_refs:
+                    found = self.stage_from(ref)
+                    if found is not None:
+                        todo.append(found)
+        return tuple(seen[i] for i in sorted(seen))
+
+    def workdir(self, stage: Stage) -> Workdir:
+        """The WORKDIR of ``stage``, following its ``FROM <stage>`` chain, ARGs (scoped to their stage, build
+        args first) and ENV (inherited) substituted; ``("", "/")`` when none is set (the base image's own
+        WORKDIR, which a Dockerfile does not show, is taken as ``/``)."""
+        env: dict[str, str | None] = {}
+        path: str | None = "/"
+        written = ""
+        for st in reversed(self.chain(stage)):
+            args: dict[str, str | None] = {}
+            for ins in st.instructions:
+                if ins.keyword == "ARG":
+                    for key, default in arg_declarations(ins.value):
+                        value = self.build_args.get(key)
+                        if value is None and default is not None:
+                            value = expand(default, {**args, **env}).known
+                        args[key] = value
+                elif ins.keyword == "ENV":
+                    for key, value in env_declarations(ins.value):
+                        env[key] = expand(value, {**args, **env}).known
+                elif ins.keyword == "WORKDIR":
+                    written = ins.value.strip()
+                    new = expand(written, {**args, **env}).known
+                    if new is None or path is None:
+                        path = None if new is None or not new.startswith("/") else posixpath.normpath(new)
+                    else:
+                        path = posixpath.normpath(posixpath.join(path, new))
+        return Workdir(written, path)
 
 
 def _instruction(item: Mapping[str, object]) -> Instruction:
@@ -231,7 +355,7 @@ def _instruction(item: Mapping[str, object]) -> Instruction:
 
 def _from_parts(value: str) -> tuple[str | None, str | None]:
     """(image, stage name) of a FROM value; flags such as --platform skipped."""
-    words = [w for w in value.split() if not w.startswith("--")]
+    words = _split_flags(value)[1].split()
     if not words:
         return None, None
     name = None
@@ -240,49 +364,18 @@ def _from_parts(value: str) -> tuple[str | None, str | None]:
     return words[0], name
 
 
-_VARIABLE = re.compile(
-    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
-
-
 _AUTOMATIC_ARGS = frozenset(
     f"{when}{what}" for when in ("BUILD", "TARGET") for what in ("PLATFORM", "OS", "ARCH", "VARIANT")
 )
 
 
-def _substitute(word: str, args: Mapping[str, str | None]) -> tuple[str, list[str]]:
-    """Expand ``$X``, ``${X}``, ``${X:-default}``, ``${X-default}``, ``${X:+alt}``, ``${X+alt}`` as
-    Docker does in FROM; returns the result and the names referenced without a value."""
-    unset: list[str] = []
-
-    def expand(match: re.Match[str]) -> str:
-        name = match.group("braced") or match.group("plain")
-        if name not in args and name in _AUTOMATIC_ARGS:  # BuildKit sets these per platform: unknown here
-            return match.group(0)
-        value = args.get(name)
-        op = match.group("op")
-        if op is None:
-            if value is None:
-                unset.append(name)
-            return value or ""
-        is_set = value is not None and (value != "" or not op.startswith(":"))
-        if op.endswith("-"):
-            return (value or "") if is_set else match.group("word")
-        return match.group("word") if is_set else ""
-
-    return _VARIABLE.sub(expand, word), unset
-
-
 def _global_args(value: str, args: dict[str, str | None], build_args: Mapping[str, str]) -> None:
     """Record the names an ARG before the first FROM declares (``ARG A=1 B``), build args overriding."""
-    for word in WordSplitter(value).split(dequote=False):
-        key, eq, default = word.partition("=")
+    for key, default in arg_declarations(value):
         if key in build_args:
             args[key] = build_args[key]
-        elif eq:
-            args[key] = _substitute(WordSplitter(default).dequote(), args)[0]
         else:
-            args[key] = None
+            args[key] = None if default is None else expand(default, args, as_written=_AUTOMATIC_ARGS).text
 
 
 # A heredoc opener is a whole word (``<<EOF``, ``<<-"EOT"``, ``3<<X``), as BuildKit reads it; not ``<<<`` or ``1<<2``.
@@ -344,7 +437,8 @@ def parse_dockerfile(
             image, name = _from_parts(ins.value)
             if image is None:
                 raise DockerfileError(f"{path}:{ins.line}: FROM names no image: {ins.text}")
-            base, unset = _substitute(image, global_args)
+            expanded = expand(image, global_args, as_written=_AUTOMATIC_ARGS)
+            base, unset = expanded.text, expanded.unset
             if unset:
                 raise DockerfileError(
                     f"{path}:{ins.line}: FROM {image!r} uses an ARG with no default and no build arg:"

@@ -1,4 +1,4 @@
-"""Dockerfile edge cases: stages, the final base, ARGs in FROM, line numbers, exec form, references."""
+"""Dockerfile edge cases: stages, the final base, ARGs in FROM, line numbers, exec form, references, variables."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pytest_slimimage.dockerfile.model import (
     parse_dockerfile,
     parse_ref,
 )
+from pytest_slimimage.dockerfile.variables import arg_declarations, env_declarations, expand
 from pytest_slimimage.errors import SlimImageError
 
 MULTI_STAGE = """\
@@ -201,9 +202,8 @@ def test_line_numbers_are_one_based_and_span_continuations() -> None:
     assert run.text == "RUN go build -ldflags=-s -o /hello ."
     final = df.final_stage
     assert [(ins.keyword, ins.line) for ins in final.instructions] == [("COPY", 13), ("CMD", 14)]
-    assert df.line(13) == "COPY --from=build /hello /hello"
-    assert df.line(3) == "FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS Build"
-    assert df.line(8) == ""  # blank
+    assert final.instructions[0].text == "COPY --from=build /hello /hello"
+    assert build.from_instruction.text == "FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS Build"
 
 
 def test_comments_are_not_instructions() -> None:
@@ -396,6 +396,15 @@ def test_invalid_arrays_are_not_exec_form(value: str) -> None:
     assert form.reason
 
 
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [('["/app"]', "exec"), ("['/app']", "single-quoted"), ('["a", 1]', "invalid-array"), ("/app --x", "shell")],
+)
+def test_exec_form_kind(value: str, kind: str) -> None:
+    form = exec_form(value)
+    assert (form.kind, form.is_exec) == (kind, kind == "exec")
+
+
 def test_array_with_a_number_has_no_rewrite() -> None:
     form = exec_form('["a", 1]')
     assert form.argv is None
@@ -478,3 +487,112 @@ def test_heredoc_with_fd_and_quoted_terminator() -> None:
         ("RUN", 2, 6),
         ("USER", 7, 7),
     ]
+
+
+# ------------------------------------------------------------------------- variables (ARG, ENV, $X)
+@pytest.mark.parametrize(
+    ("word", "values", "text"),
+    [
+        ("$A/${A}x", {"A": "v"}, "v/vx"),
+        ("$Ax", {"A": "v", "Ax": "w"}, "w"),  # a bare name runs as far as it can
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A-d}", {"A": ""}, ""),  # without the colon, only unset takes the default
+        ("${A-d}", {"A": None}, "d"),
+        ("${A:+alt}", {"A": "v"}, "alt"),
+        ("${A:+alt}", {"A": ""}, ""),
+        ("${A+alt}", {"A": ""}, "alt"),
+        ("${A:-$B/c}", {"B": "b"}, "b/c"),  # the default is expanded too
+        ("${A:-${B:-x}}y", {}, "xy"),
+        ('${A:-"a }"}', {}, "a }"),  # quotes inside the default
+        (r"\$A", {"A": "v"}, "$A"),  # escaped: a literal dollar
+        ("a\\ b\\", {}, "a b"),  # backslash escapes the next character; a trailing one is dropped
+        ("'$A \\x'", {"A": "v"}, "$A \\x"),  # nothing expands inside single quotes
+        ('"$A b"', {"A": "v"}, "v b"),
+        (r'"\$A \" \\ \x"', {"A": "v"}, r'$A " \ \x'),  # in double quotes \ escapes only $ " \
+        ("'unterminated", {}, "unterminated"),
+        ("$", {}, "$"),
+        ("a$$", {}, "a$$"),
+        ("$1 ${1} ${}", {"1": "x"}, "$1 ${1} ${}"),  # not names: literal
+        ("${A", {"A": "v"}, "${A"),  # unterminated: literal
+        ("${A:-d", {}, "${A:-d"),
+        ("${A$B}", {"B": "b"}, "${Ab}"),  # not a substitution: only $B is one
+        ("${A%.*} ${A/x/y} ${A:?no}", {"A": "v.1"}, "${A%.*} ${A/x/y} ${A:?no}"),  # other modifiers: as written
+    ],
+)
+def test_expand_follows_dockers_rules(word: str, values: dict[str, str | None], text: str) -> None:
+    assert expand(word, values).text == text
+
+
+def test_expand_reports_names_without_a_value() -> None:
+    bare = expand("$A-$B-${A}", {"B": None})
+    assert (bare.text, bare.unset, bare.unsettled, bare.known) == ("--", ("A", "B", "A"), (), None)
+    assert expand("${A:-$B}", {"A": "v"}).unset == ()  # the default is not used: neither is $B
+    assert expand("${A:-$B}", {}).unset == ("B",)
+    assert expand("${A:+$B}", {}).unset == ()
+    alternative = expand("x${A:+-alt}", {})
+    assert (alternative.text, alternative.unset, alternative.unsettled, alternative.known) == ("x", (), ("A",), None)
+    assert expand("${A:-d}", {}).known == "d"
+    assert expand("${A%.*}", {"A": "v.1"}).known is None
+
+
+def test_expand_keeps_names_as_written_only_without_a_value() -> None:
+    platform = {"TARGETARCH", "TARGETOS"}
+    kept = expand("$TARGETARCH/${TARGETOS:-$X}", {}, as_written=platform)
+    assert (kept.text, kept.unset, kept.unsettled) == ("$TARGETARCH/${TARGETOS:-$X}", (), ("TARGETARCH", "TARGETOS"))
+    assert expand("$TARGETARCH", {"TARGETARCH": "arm64"}, as_written=platform).text == "arm64"
+    assert expand("$TARGETARCH", {"TARGETARCH": None}, as_written=platform).unset == ("TARGETARCH",)
+
+
+def test_arg_and_env_declarations_keep_values_as_written() -> None:
+    assert arg_declarations('A=1 B="x y" C D=') == [("A", "1"), ("B", '"x y"'), ("C", None), ("D", "")]
+    assert env_declarations('A=1 B="$A y"') == [("A", "1"), ("B", '"$A y"')]
+    assert env_declarations("A x  y") == [("A", "x y")]  # the legacy form: the rest of the line
+
+
+def test_from_uses_the_expander() -> None:
+    assert parse("ARG V=3.20\nFROM alpine:${X:-$V}\n").final_base == "alpine:3.20"
+    assert parse("ARG V='$X'\nFROM alpine:${V}\n").final_base == "alpine:$X"  # single quotes: not expanded
+    assert parse('FROM "alpine:3.20"\n').final_base == "alpine:3.20"
+    with pytest.raises(DockerfileError, match=r"^Dockerfile:1: FROM 'alpine:\${X:-\$Y}' uses an ARG .*: Y$"):
+        parse("FROM alpine:${X:-$Y}\n")
+
+
+# -------------------------------------------------------------------- flags, --from, WORKDIR facts
+def test_instruction_flags_arguments_and_from_refs() -> None:
+    df = parse(
+        "FROM --platform=linux/amd64 alpine AS a\n"
+        "RUN --mount=type=cache,target=/c --mount=type=bind,from=a,source=/x,target=/y make\n"
+        "COPY --from='a' --chmod=755 x /x\n"
+    )
+    run, copy = df.final_stage.instructions
+    assert df.final_stage.from_instruction.flags == ("--platform=linux/amd64",)
+    assert df.final_stage.from_instruction.arguments == "alpine AS a"
+    assert (run.from_refs, copy.from_refs) == (("a",), ("a",))
+    assert (copy.flags, copy.arguments, copy.flag("from"), copy.flag("link")) == (
+        ("--from='a'", "--chmod=755"),
+        "x /x",
+        "a",
+        None,
+    )
+
+
+def test_find_stage_by_name_or_index_and_stage_from_with_build_args() -> None:
+    df = parse("FROM alpine AS Build\nFROM scratch\n", build_args={"B": "build"})
+    assert df.find_stage("BUILD") is df.find_stage(0) is df.find_stage("0") is df.stages[0]
+    assert df.find_stage("alpine:3.20") is None
+    assert df.stage_from("${B}") is df.stages[0]
+    assert df.stage_from("${NOPE}") is None
+
+
+def test_workdir_follows_the_chain_args_env_and_quotes() -> None:
+    df = parse(
+        "FROM alpine AS base\nENV APP=/app\nARG SUB=srv\nWORKDIR $APP\n"
+        "FROM base AS build\nWORKDIR \"${SUB:-x} dir\"\nWORKDIR '$APP'\n"
+        "FROM base AS other\nWORKDIR $SUB\n"
+        "FROM scratch\n"
+    )
+    assert df.workdir(df.stage("base")) == ("$APP", "/app")
+    assert df.workdir(df.stage("build")) == ("'$APP'", "/app/x dir/$APP")  # ARGs are scoped to their stage
+    assert df.workdir(df.stage("other")) == ("$SUB", None)
+    assert df.workdir(df.final_stage) == ("", "/")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_slimimage.checks.lint import check_lint
-from pytest_slimimage.dockerfile.lint import RULES, LintFinding, contributing_stages, lint, lint_dockerfile
+from pytest_slimimage.dockerfile.lint import RULES, LintFinding, lint, lint_dockerfile
 from pytest_slimimage.dockerfile.model import Dockerfile, DockerfileError, parse_dockerfile
 from pytest_slimimage.facts import ImageConfig, ImageFacts
 
@@ -268,7 +268,7 @@ def test_copy_from_in_stages_reached_through_copy_from_and_run_mount_is_linted()
         "FROM scratch\nCOPY --from=build /hello /hello\n"  # 7-8
     )
     df = parse(text)
-    assert [st.name for st in contributing_stages(df)] == ["tools", "deps", "build", None]
+    assert [st.name for st in df.contributing_stages()] == ["tools", "deps", "build", None]
     assert found(text) == [("SI001", 3, "warning"), ("SI001", 6, "warning")]
 
 
