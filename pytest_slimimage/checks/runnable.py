@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pytest_slimimage.analysis.runnable import Diagnosis, render
+from pytest_slimimage.analysis.runnable import examine, render
 from pytest_slimimage.checks.check import FILESYSTEM, Check, parse_flag
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.facts import ImageFacts
@@ -18,8 +18,8 @@ def check_runnable(facts: ImageFacts, expected: bool = True, *, engine_arch: str
     engine_arch = engine_arch or facts.engine_arch
     if facts.filesystem is None:
         raise ValueError(f"runnable needs the filesystem of {facts.name}, which was not indexed")
-    diagnosis = Diagnosis(facts, engine_arch, None)
-    problems = diagnosis.run()
+    diagnosis = examine(facts, engine_arch=engine_arch)
+    problems = diagnosis.problems
     argv = list(diagnosis.argv)
     details: dict[str, Any] = {
         "argv": argv,
