@@ -1,5 +1,5 @@
 """Why an image would not start, read off hand-built facts (no engine): the ``runnable`` check,
-:func:`diagnose` and :func:`explain_run_failure`."""
+:func:`diagnose` and :func:`render` (the evidence a failed ``runs`` check carries)."""
 
 from __future__ import annotations
 
