@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
         return None
     items, json_form = operands
     sources, dest = items[:-1], items[-1]
-    relative = [s for s in sources if not s.startswith(("/", "$"))]
+    relative = [s for s in sources if not _is_absolute(s)]
     if not relative:
         return None
     source_stage = dockerfile.stage_from(ref)
@@ -162,6 +163,14 @@ def _check_copy(dockerfile: Dockerfile, ins: Instruction) -> LintFinding | None:
     operands_text = json.dumps(rewritten) if json_form else " ".join(rewritten)
     fix = " ".join(["COPY", *ins.flags, operands_text]) + note
     return LintFinding("SI001", ins.line, message, fix, severity, ins.text)
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def _is_absolute(source: str) -> bool:
+    """``/app``, a Windows image's ``c:/app.exe`` or ``C:\\app``, or a variable (it may expand to one)."""
+    return source.startswith(("/", "\\", "$")) or bool(_WINDOWS_ABSOLUTE.match(source))
 
 
 def _absolute(base: str, source: str) -> str:

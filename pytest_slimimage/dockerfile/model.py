@@ -211,6 +211,9 @@ class Dockerfile:
     stages: tuple[Stage, ...]
     target: str | None = None
     build_args: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    """The platform the build targets (``linux/arm64``), when known: BuildKit's automatic
+    ``TARGET*``/``BUILD*`` ARGs were resolved for it."""
 
     @property
     def final_stage(self) -> Stage:
@@ -369,11 +372,31 @@ _AUTOMATIC_ARGS = frozenset(
 )
 
 
+def platform_args(platform: str | None, build_platform: str | None = None) -> dict[str, str]:
+    """BuildKit's automatic platform ARGs for a build targeting ``platform`` (``linux/arm64/v8``)
+    on a builder of ``build_platform`` (default: the same): ``TARGETPLATFORM``, ``TARGETOS``,
+    ``TARGETARCH``, ``TARGETVARIANT`` and their ``BUILD*`` twins. Empty when ``platform`` is None."""
+    if not platform:
+        return {}
+    out: dict[str, str] = {}
+    for prefix, value in (("TARGET", platform), ("BUILD", build_platform or platform)):
+        parts = value.strip().lower().split("/")
+        if len(parts) < 2 or not all(parts):
+            raise DockerfileError(f"not a platform: {value!r} (expected os/arch[/variant], e.g. linux/arm64)")
+        out[f"{prefix}PLATFORM"] = "/".join(parts)
+        out[f"{prefix}OS"], out[f"{prefix}ARCH"] = parts[0], parts[1]
+        out[f"{prefix}VARIANT"] = parts[2] if len(parts) > 2 else ""
+    return out
+
+
 def _global_args(value: str, args: dict[str, str | None], build_args: Mapping[str, str]) -> None:
-    """Record the names an ARG before the first FROM declares (``ARG A=1 B``), build args overriding."""
+    """Record the names an ARG before the first FROM declares (``ARG A=1 B``), build args overriding.
+    A bare ``ARG TARGETARCH`` keeps BuildKit's automatic value (or stays as written without one)."""
     for key, default in arg_declarations(value):
         if key in build_args:
             args[key] = build_args[key]
+        elif key in _AUTOMATIC_ARGS and default is None:
+            continue
         else:
             args[key] = None if default is None else expand(default, args, as_written=_AUTOMATIC_ARGS).text
 
@@ -389,9 +412,13 @@ def parse_dockerfile(
     target: str | None = None,
     text: str | None = None,
     label: str | None = None,
+    platform: str | None = None,
+    build_platform: str | None = None,
 ) -> Dockerfile:
     """Parse a Dockerfile into stages. ``text`` overrides reading ``source``; ``label`` is how
-    messages name the file (default: ``source`` as given).
+    messages name the file (default: ``source`` as given). ``platform`` (and ``build_platform``,
+    default the same) resolve BuildKit's automatic platform ARGs in ``FROM`` (``FROM
+    binaries-$TARGETOS`` is stage ``binaries-linux``); without it they stay as written.
 
     Raises :class:`DockerfileError` (a :class:`SlimImageError`) naming the file and line for a
     missing file, an empty one, an instruction before FROM, an unknown instruction, a FROM
@@ -413,7 +440,8 @@ def parse_dockerfile(
 
     stages: list[Stage] = []
     current: tuple[Instruction, str, str | None, list[Instruction]] | None = None
-    global_args: dict[str, str | None] = {k: v for k, v in args.items() if k in _AUTOMATIC_ARGS}
+    global_args: dict[str, str | None] = {**platform_args(platform, build_platform)}
+    global_args.update({k: v for k, v in args.items() if k in _AUTOMATIC_ARGS})
     heredocs: list[str] = []  # terminators still to come (RUN <<EOF: dockerfile-parse splits the body into lines)
     for item in structure:
         if heredocs:
@@ -462,7 +490,7 @@ def parse_dockerfile(
     if current is None:
         raise DockerfileError(f"{path}: no FROM instruction (is this a Dockerfile?)")
     stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
-    dockerfile = Dockerfile(path=path, stages=tuple(stages), target=target, build_args=args)
+    dockerfile = Dockerfile(path=path, stages=tuple(stages), target=target, build_args=args, platform=platform)
     if target is not None:
         dockerfile.stage(target)  # raises naming the stages when it does not exist
     return dockerfile

@@ -596,3 +596,52 @@ def test_workdir_follows_the_chain_args_env_and_quotes() -> None:
     assert df.workdir(df.stage("build")) == ("'$APP'", "/app/x dir/$APP")  # ARGs are scoped to their stage
     assert df.workdir(df.stage("other")) == ("$SUB", None)
     assert df.workdir(df.final_stage) == ("", "/")
+
+
+# ------------------------------------------------------------------- BuildKit's automatic platform ARGs
+CROSS = """\
+FROM --platform=$BUILDPLATFORM gcc:12 AS build
+ARG TARGETARCH
+RUN make ARCH=$TARGETARCH
+
+FROM scratch AS binaries-linux
+COPY --from=build /out/hello /hello
+
+FROM busybox:1.36 AS binaries-windows
+FROM binaries-$TARGETOS
+"""
+
+
+def test_platform_args_resolve_in_from_and_stage_chains() -> None:
+    df = parse_dockerfile("Dockerfile", text=CROSS, platform="linux/arm64")
+    assert df.final_stage.base == "binaries-linux"
+    assert df.final_base == "scratch"
+    assert df.platform == "linux/arm64"
+    windows = parse_dockerfile("Dockerfile", text=CROSS, platform="windows/amd64")
+    assert windows.final_base == "busybox:1.36"
+
+
+def test_without_a_platform_the_automatic_args_stay_as_written() -> None:
+    df = parse_dockerfile("Dockerfile", text=CROSS)
+    assert df.final_stage.base == "binaries-$TARGETOS"
+
+
+def test_a_bare_global_arg_of_an_automatic_name_keeps_its_value() -> None:
+    """``ARG TARGETARCH`` before FROM declares it for FROM; BuildKit supplies the value."""
+    text = "ARG TARGETARCH\nFROM base-${TARGETARCH}\n"
+    assert parse_dockerfile("Dockerfile", text=text, platform="linux/amd64").final_base == "base-amd64"
+    assert parse_dockerfile("Dockerfile", text=text).final_base == "base-${TARGETARCH}"
+    pinned = "ARG TARGETARCH=riscv64\nFROM base-${TARGETARCH}\n"
+    assert parse_dockerfile("Dockerfile", text=pinned, platform="linux/amd64").final_base == "base-riscv64"
+
+
+def test_platform_args() -> None:
+    from pytest_slimimage.dockerfile.model import platform_args
+
+    assert platform_args("linux/arm64/v8", "linux/amd64") == {
+        "TARGETPLATFORM": "linux/arm64/v8", "TARGETOS": "linux", "TARGETARCH": "arm64", "TARGETVARIANT": "v8",
+        "BUILDPLATFORM": "linux/amd64", "BUILDOS": "linux", "BUILDARCH": "amd64", "BUILDVARIANT": "",
+    }  # fmt: skip
+    assert platform_args(None) == {}
+    with pytest.raises(SlimImageError, match=r"not a platform: 'arm64' \(expected os/arch\[/variant\]"):
+        platform_args("arm64")

@@ -475,3 +475,11 @@ def test_check_lint_needs_a_dockerfile() -> None:
         r" \(for an existing image, pass the dockerfile= it was built from\)$",
     ):
         check_lint(facts(None))
+
+
+@pytest.mark.parametrize("source", ["c:/app.exe", "C:\\app\\app.exe", "/app", "$OUT/app"])
+def test_absolute_copy_from_sources_are_not_si001(source: str) -> None:
+    """A Windows image's ``c:/app.exe`` is absolute too."""
+    text = f"FROM mcr.microsoft.com/windows/nanoserver:ltsc2022 AS build\nFROM build\nCOPY --from=build {source} /app\n"
+    df = parse_dockerfile("Dockerfile", text=text)
+    assert [f.rule for f in lint(df) if f.rule == "SI001"] == []
