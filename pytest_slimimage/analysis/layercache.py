@@ -15,14 +15,13 @@ import base64
 import contextlib
 import gzip
 import json
-import os
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 from pytest_slimimage.analysis.layers import INDEX_FORMAT, LayerIndex
 from pytest_slimimage.facts import ElfInfo, FileEntry
+from pytest_slimimage.fileio import write_atomic
 
 CACHE_SCHEMA = 1
 """The JSON layout below; the index's own format (``INDEX_FORMAT``) is part of the name."""
@@ -66,15 +65,9 @@ class LayerCache:
         except ValueError:
             return
         data = gzip.compress(json.dumps(_to_json(index), separators=(",", ":")).encode("ascii"), compresslevel=5)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as fh:
-                fh.write(data)
-            os.replace(temporary, target)
-        except OSError:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
+            write_atomic(target, data)
 
 
 # --------------------------------------------------------------------------------------- the JSON

@@ -39,6 +39,10 @@ class ImageSource(Protocol):
 
     def observe(self, result: CheckResult) -> CheckResult: ...
 
+    def growth_baseline(self) -> tuple[BaselineEntry | None, bool]:
+        """The image's size baseline entry and whether the session rewrites the baseline."""
+        ...
+
 
 class RunPlan(Protocol):
     """The expectation of a check that needs a run: what to run it with."""
@@ -50,13 +54,7 @@ class RunPlan(Protocol):
     def timeout(self) -> float: ...
 
 
-def evaluate(
-    image: ImageSource,
-    spec: Spec,
-    *,
-    baseline: BaselineEntry | None = None,
-    updating_baseline: bool = False,
-) -> list[CheckResult]:
+def evaluate(image: ImageSource, spec: Spec) -> list[CheckResult]:
     """Every check ``spec`` asks for, on ``image``, in the canonical order; failures are results,
     not exceptions. A check that cannot apply (``final_base`` on an image without a Dockerfile)
     is a :class:`SlimImageError`.
@@ -77,7 +75,7 @@ def evaluate(
                     runs[number] = pool.submit(image.run, plan.args, plan.timeout)
         facts = image.facts(filesystem=FILESYSTEM in needs)
         if BASELINE in needs:
-            facts = replace(facts, baseline=baseline, baseline_updating=updating_baseline)
+            facts = _with_baseline(image, facts)
         results = []
         for number, (check, expectation) in enumerate(asked):
             run = runs[number].result() if number in runs else None
@@ -129,14 +127,16 @@ def check_once(image: ImageSource, check: str | Check[Any], value: object) -> tu
     return _one(image, found, expectation)
 
 
+def _with_baseline(image: ImageSource, facts: ImageFacts) -> ImageFacts:
+    entry, updating = image.growth_baseline()
+    return replace(facts, baseline=entry, baseline_updating=updating)
+
+
 def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[CheckResult, ImageFacts]:
-    if BASELINE in check.needs:
-        raise SlimImageError(
-            f"{check.name} compares with the session's size baseline: ask for it with the marker or a"
-            " declarative table (with --slimimage-baseline), not a helper"
-        )
     _applicable(image, [(check, expectation)])
     facts = image.facts(filesystem=FILESYSTEM in check.needs)
+    if BASELINE in check.needs:
+        facts = _with_baseline(image, facts)
     run = None
     if RUN in check.needs:
         plan: RunPlan = expectation  # type: ignore[assignment]

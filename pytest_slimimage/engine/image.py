@@ -1,39 +1,69 @@
-"""Built images: :class:`BuiltImage` (facts plus ``run``) and :class:`ImageBuilder`, the
-per-session build cache keyed by Dockerfile, context, target and build args."""
+"""A built image: :class:`BuiltImage`, its facts (read lazily, once) and a way to run it as
+shipped. No docker import: the engine side it needs (layers, runs, the engine's architecture)
+is handed in by :class:`~pytest_slimimage.engine.builds.ImageBuilder`."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
-import json
-import os
 import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar, cast
-
-import docker.errors
-from docker.utils.build import exclude_paths
-
-try:  # POSIX: builds shared across xdist workers take a file lock
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: each worker builds for itself
-    fcntl = None  # type: ignore[assignment]
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pytest_slimimage.analysis.layers import LayerIndex, merge_layers
 from pytest_slimimage.analysis.waste import WasteReport, compute_waste
+from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.result import CheckResult
-from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
-from pytest_slimimage.engine.client import Engine
-from pytest_slimimage.errors import ImageBuildError, SlimImageError
-from pytest_slimimage.facts import FileSystem, ImageConfig, ImageFacts, Layer, RunLimits, RunResult
+from pytest_slimimage.dockerfile.model import Dockerfile
+from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.facts import (
+    DEFAULT_RUN_TIMEOUT,
+    FileSystem,
+    ImageConfig,
+    ImageFacts,
+    Layer,
+    RunLimits,
+    RunResult,
+)
 from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
 
+if TYPE_CHECKING:
+    from pytest_slimimage.analysis.layercache import LayerCache
+
+__all__ = ["BuiltImage", "EngineFacts", "LayerIndexer", "Runner", "slug"]
+
 _T = TypeVar("_T")
+
+
+class EngineFacts(Protocol):
+    """What a BuiltImage asks about the engine itself (:class:`~pytest_slimimage.engine.client.Engine`)."""
+
+    @property
+    def arch(self) -> str | None: ...
+
+
+class LayerIndexer(Protocol):
+    """Reads an image's layers (:class:`~pytest_slimimage.engine.layerread.LayerReader`)."""
+
+    def index_layers(self, image: str, *, cache: LayerCache | None = None) -> list[LayerIndex]: ...
+
+
+class Runner(Protocol):
+    """Runs an image as shipped (:class:`~pytest_slimimage.engine.runner.ContainerRunner`)."""
+
+    def run(
+        self,
+        image: str,
+        *,
+        args: Sequence[str] | None,
+        timeout: float,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+    ) -> RunResult: ...
 
 
 class BuiltImage:
@@ -52,15 +82,18 @@ class BuiltImage:
         attrs: Mapping[str, Any],
         history: list[Layer],
         dockerfile: Dockerfile | None,
-        engine: Engine,
+        engine: EngineFacts,
+        layers: LayerIndexer,
+        runner: Runner,
         session: str,
         base_size: int | None,
         build_log: str = "",
         run_limits: RunLimits | None = None,
-        default_timeout: float = 30.0,
+        default_timeout: float = DEFAULT_RUN_TIMEOUT,
         worker: str | None = None,
         observer: Callable[[BuiltImage, CheckResult], None] | None = None,
-        layer_cache: Any = None,
+        layer_cache: LayerCache | None = None,
+        baseline: Callable[[str], tuple[BaselineEntry | None, bool]] | None = None,
     ) -> None:
         self.name = name
         self.id: str = str(attrs["Id"])
@@ -73,12 +106,22 @@ class BuiltImage:
         self.build_log = build_log
         self.default_timeout = default_timeout
         self._engine = engine
+        self._layers = layers
+        self._runner = runner
         self._session = session
         self._worker = worker or session
         self._limits = run_limits or RunLimits()
         self._observer = observer
         self._layer_cache = layer_cache
+        self._baseline = baseline
         self._shared = _Lazy()
+
+    def growth_baseline(self) -> tuple[BaselineEntry | None, bool]:
+        """This image's entry in the session's size baseline (None: no entry yet), and whether the
+        session rewrites the baseline; :class:`SlimImageError` when no baseline is configured."""
+        if self._baseline is None:
+            raise SlimImageError(f"{self.name}: max_growth needs a size baseline, and this image has no session")
+        return self._baseline(self.name)
 
     def observe(self, result: CheckResult) -> CheckResult:
         """Tell the session about a check's verdict on this image (for its reports); returns it."""
@@ -114,7 +157,7 @@ class BuiltImage:
     @property
     def layer_indexes(self) -> tuple[LayerIndex, ...]:
         """One index per filesystem layer, bottom to top, read once through the engine."""
-        return self._once("layers", lambda: tuple(self._engine.index_layers(self.id, cache=self._layer_cache)))
+        return self._once("layers", lambda: tuple(self._layers.index_layers(self.id, cache=self._layer_cache)))
 
     def waste(self) -> WasteReport:
         """Bytes written by one layer and overwritten or deleted by a later one (and efficiency)."""
@@ -172,8 +215,8 @@ class BuiltImage:
             args = None  # the engine reads an empty command as "the image's CMD"; say what it runs
         argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
         self._shared.runs += 1
-        name = f"slimimage-{self._session}-{_slug(self.name)}-{uuid.uuid4().hex[:8]}"
-        return self._engine.run(
+        name = f"slimimage-{self._session}-{slug(self.name)}-{uuid.uuid4().hex[:8]}"
+        return self._runner.run(
             self.id,
             args=args,
             timeout=self.default_timeout if timeout is None else timeout,
@@ -199,7 +242,7 @@ _SEPARATOR = re.compile(r"[._]|__|-+")
 """The separators Docker allows between alphanumerics in a repository path component."""
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     """``text`` as a repository path component (also fine in a container name): lowercase
     alphanumerics joined by ``.``, ``_``, ``__`` or dashes, starting and ending alphanumeric;
     any other run of characters becomes one dash (``_hello`` -> ``hello``, ``a___b`` -> ``a-b``)."""
@@ -209,242 +252,3 @@ def _slug(text: str) -> str:
 
     slug = re.sub(r"[^a-z0-9]+", separator, text.lower()[:100])
     return slug.strip("._-") or "image"
-
-
-@dataclass(frozen=True)
-class BuildRequest:
-    context: Path
-    dockerfile: Path
-    target: str | None
-    build_args: tuple[tuple[str, str], ...]
-    display: str
-    """The Dockerfile's path as messages show it: relative to the rootdir when inside it."""
-
-    @classmethod
-    def resolve(
-        cls,
-        rootdir: Path,
-        context: str | os.PathLike[str],
-        dockerfile: str | os.PathLike[str] = "Dockerfile",
-        target: str | None = None,
-        build_args: Mapping[str, str] | None = None,
-    ) -> BuildRequest:
-        """Relative paths resolve against ``rootdir``; ``dockerfile`` against the context unless absolute."""
-        ctx = Path(context)
-        ctx = (ctx if ctx.is_absolute() else rootdir / ctx).resolve()
-        if not ctx.is_dir():
-            what = "is not a directory" if ctx.exists() else "does not exist"
-            raise SlimImageError(f"build context {ctx} {what} (given as {os.fspath(context)!r})")
-        df = Path(dockerfile)
-        df = (df if df.is_absolute() else ctx / df).resolve()
-        if not df.is_file():
-            raise SlimImageError(f"Dockerfile not found: {df} (context {ctx})")
-        args = tuple(sorted((str(k), str(v)) for k, v in (build_args or {}).items()))
-        try:
-            display = str(df.relative_to(rootdir.resolve()))
-        except ValueError:
-            display = str(df)
-        return cls(ctx, df, target, args, display)
-
-    def key(self) -> str:
-        """Content hash: Dockerfile, every file the build would send (.dockerignore applied), target, args."""
-        digest = hashlib.sha256()
-        digest.update(self.dockerfile.read_bytes())
-        digest.update(f"\0{self.target}\0{self.build_args!r}\0".encode())
-        ignore = self.context / ".dockerignore"
-        patterns: list[str] = []
-        if ignore.is_file():
-            patterns = [
-                line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
-            ]
-        for rel in sorted(exclude_paths(str(self.context), patterns)):
-            path = self.context / rel
-            digest.update(rel.encode() + b"\0")
-            if path.is_symlink():
-                digest.update(os.readlink(path).encode())
-            elif path.is_file():
-                digest.update(f"{path.stat().st_mode & 0o777}".encode())
-                with path.open("rb") as fh:
-                    for block in iter(lambda: fh.read(1 << 20), b""):
-                        digest.update(block)
-        return digest.hexdigest()
-
-    def dockerfile_arg(self) -> str:
-        """The dockerfile argument for the engine: relative to the context when inside it."""
-        try:
-            return str(self.dockerfile.relative_to(self.context))
-        except ValueError:
-            return str(self.dockerfile)
-
-
-class ImageBuilder:
-    """Builds images for one session, once per unique request, and remembers failures too.
-
-    With ``shared_dir`` (xdist: one folder for all workers of a run), a build is also done once
-    across processes: a file lock per build key, and a record of the built tag (or the build
-    error) that the other workers read instead of building again.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        session: str,
-        worker: str | None = None,
-        shared_dir: Path | None = None,
-        run_limits: RunLimits | None = None,
-        default_timeout: float = 30.0,
-        build_timeout: float | None = None,
-        observer: Callable[[BuiltImage, CheckResult], None] | None = None,
-        layer_cache: Any = None,
-    ) -> None:
-        self.engine = engine
-        self.session = session
-        self.worker = worker or session
-        self.shared_dir = shared_dir
-        self.run_limits = run_limits or RunLimits()
-        self.default_timeout = default_timeout
-        self.build_timeout = build_timeout
-        self.observer = observer
-        self.layer_cache = layer_cache
-        self._cache: dict[str, BuiltImage | SlimImageError] = {}
-        self._lock = threading.Lock()
-        self.images: dict[str, BuiltImage] = {}
-        """Every image handed out, by name (the last one asked for under a name wins)."""
-        self.builds = 0
-        """Builds this process ran on the engine (not the ones another worker ran)."""
-
-    def build(self, request: BuildRequest, *, name: str | None = None) -> BuiltImage:
-        dockerfile = parse_dockerfile(
-            request.dockerfile, build_args=dict(request.build_args), target=request.target, label=request.display
-        )
-        key = request.key()
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is None:
-                try:
-                    cached = self._shared_build(request, dockerfile, key, name or request.context.name)
-                except ImageBuildError as exc:
-                    cached = exc
-                self._cache[key] = cached
-            if isinstance(cached, SlimImageError):
-                raise cached
-            image = cached.named(name) if name else cached
-            self.images[image.name] = image
-        return image
-
-    def _shared_build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
-        if self.shared_dir is None or fcntl is None:
-            return self._build(request, dockerfile, key, name)
-        self.shared_dir.mkdir(parents=True, exist_ok=True)
-        record = self.shared_dir / f"{key}.json"
-        with (self.shared_dir / f"{key}.lock").open("a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if record.is_file():
-                    data = json.loads(record.read_text(encoding="utf-8"))
-                    if data.get("error"):
-                        raise ImageBuildError(str(data["error"]), log=str(data.get("log", "")), step=data.get("step"))
-                    with contextlib.suppress(SlimImageError, docker.errors.NotFound):
-                        return self._describe(str(data["id"]), dockerfile, name, str(data.get("log", "")))
-                try:
-                    image = self._build(request, dockerfile, key, name)
-                except ImageBuildError as exc:
-                    data = {"error": str(exc), "log": exc.log, "step": exc.step}
-                    _write_atomic(record, json.dumps(data))
-                    raise
-                _write_atomic(record, json.dumps({"id": image.id, "tag": image.tag, "log": image.build_log}))
-                return image
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
-        tag = f"pytest-slimimage/{_slug(name)}:{self.session}-{key[:12]}"
-        self.builds += 1
-        image_id, log = self.engine.build(
-            context=str(request.context),
-            dockerfile=request.dockerfile_arg(),
-            tag=tag,
-            labels={LABEL_SESSION: self.session},
-            target=request.target,
-            build_args=dict(request.build_args),
-            timeout=self.build_timeout,
-            display=request.display,
-        )
-        return self._describe(image_id, dockerfile, name, log)
-
-    def existing(
-        self,
-        reference: str,
-        *,
-        dockerfile: Path | None = None,
-        target: str | None = None,
-        build_args: Mapping[str, str] | None = None,
-        display: str | None = None,
-        name: str | None = None,
-    ) -> BuiltImage:
-        """An image already on the engine (built by another tool, or pulled), checked as it is.
-
-        ``dockerfile``, when given, is the one it was built from: the checks that read a
-        Dockerfile (final_base, lint) need it. The plugin never removes such an image.
-        """
-        parsed = None
-        if dockerfile is not None:
-            parsed = parse_dockerfile(dockerfile, build_args=dict(build_args or {}), target=target, label=display)
-        with self._lock:
-            key = f"existing\0{reference}\0{dockerfile}\0{target}\0{sorted((build_args or {}).items())}"
-            cached = self._cache.get(key)
-            if cached is None:
-                attrs = self.engine.local_image(reference)
-                if attrs is None:
-                    cached = SlimImageError(
-                        f"image {reference!r} is not on the engine: build or pull it before the tests"
-                        " (pytest-slimimage never pulls)"
-                    )
-                else:
-                    cached = self._describe(str(attrs["Id"]), parsed, name or reference, "")
-                self._cache[key] = cached
-            if isinstance(cached, SlimImageError):
-                raise cached
-            image = cached.named(name) if name else cached
-            self.images[image.name] = image
-        return image
-
-    def _describe(self, image_id: str, dockerfile: Dockerfile | None, name: str, log: str) -> BuiltImage:
-        """A BuiltImage for an image on the engine: its inspect data, history and base."""
-        attrs = self.engine.inspect(image_id)
-        history = self.engine.history(image_id)
-        final_base = dockerfile.final_base if dockerfile is not None else None
-        base_attrs = self.engine.local_image(final_base) if final_base else None
-        base_size: int | None = 0 if final_base == "scratch" else None
-        if base_attrs is not None:
-            base_size = int(base_attrs.get("Size") or 0)
-            base_count = len(self.engine.history(str(base_attrs["Id"])))
-            history = [
-                Layer(la.created_by, la.size, la.empty, from_base=i < base_count) for i, la in enumerate(history)
-            ]
-        return BuiltImage(
-            name=name,
-            attrs=attrs,
-            history=history,
-            dockerfile=dockerfile,
-            engine=self.engine,
-            session=self.session,
-            worker=self.worker,
-            base_size=base_size,
-            build_log=log,
-            run_limits=self.run_limits,
-            default_timeout=self.default_timeout,
-            observer=self.observer,
-            layer_cache=self.layer_cache,
-        )
-
-    def remove_containers(self) -> int:
-        """Remove this process's leftover containers (a safety net: runs remove their own)."""
-        return self.engine.remove_containers(self.worker, label=LABEL_WORKER)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

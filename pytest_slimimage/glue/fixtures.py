@@ -18,7 +18,8 @@ from pytest_slimimage.errors import (
 )
 
 if TYPE_CHECKING:  # docker-py and the engine side load when a test first needs an image
-    from pytest_slimimage.engine.image import BuiltImage, ImageBuilder
+    from pytest_slimimage.engine.builds import ImageBuilder
+    from pytest_slimimage.engine.image import BuiltImage
 from pytest_slimimage.glue.state import session_of
 
 
@@ -85,7 +86,7 @@ def build_image(
 ) -> BuiltImage:
     """Build (or reuse) an image for this session; no engine -> skip, or an error when required."""
     __tracebackhide__ = True
-    from pytest_slimimage.engine.image import BuildRequest
+    from pytest_slimimage.engine.builds import BuildRequest
 
     build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
     builder = _builder_or_skip(config)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from pytest_slimimage.checks.check import BASELINE
 from pytest_slimimage.checks.declarative import FILENAMES, ImageDecl, load_declarations
 from pytest_slimimage.checks.evaluate import evaluate, failure_text
 from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
@@ -74,7 +73,6 @@ class DeclaredCheck(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
-        state = session_of(self.config)
         try:
             if self.decl.image is not None:
                 image = existing_image(
@@ -101,8 +99,7 @@ class DeclaredCheck(pytest.Item):
             raise
         add_properties(self, image)
         spec = self.decl.spec.only(self.check)
-        baseline = state.growth_baseline(image.name) if BASELINE in spec.needs else None
-        results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
+        results = evaluate(image, spec)
         warn_about(results, str(self.path), self.decl.line)
         if any(not r.passed for r in results):
             raise DeclaredCheckFailed(failure_text(results), tuple(results))

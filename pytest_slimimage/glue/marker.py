@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_slimimage.checks.check import BASELINE
 from pytest_slimimage.checks.evaluate import evaluate, failure_text
 from pytest_slimimage.checks.registry import REGISTRY
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
@@ -108,10 +107,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     image = item.stash.get(IMAGE_KEY, None)
     if isinstance(found, tuple) and image is not None:
         spec, _ = found
-        state = session_of(item.config)
-        baseline = state.growth_baseline(image.name) if BASELINE in spec.needs else None
-
-        results = evaluate(image, spec, baseline=baseline, updating_baseline=state.settings.update_baseline)
+        results = evaluate(image, spec)
         path, lineno, _ = item.location
         warn_about(results, str(Path(str(item.config.rootpath)) / path), (lineno or 0) + 1)
         if any(not r.passed for r in results):

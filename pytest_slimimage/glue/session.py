@@ -27,8 +27,9 @@ from pytest_slimimage.labels import LABEL_SESSION
 from pytest_slimimage.report import ImageRecord, json_report, markdown_report, merge_records, svg_chart
 
 if TYPE_CHECKING:  # the engine side (docker-py) is imported when a test first needs an image
+    from pytest_slimimage.engine.builds import ImageBuilder
     from pytest_slimimage.engine.client import Engine
-    from pytest_slimimage.engine.image import BuiltImage, ImageBuilder
+    from pytest_slimimage.engine.image import BuiltImage
 
 
 @dataclass
@@ -137,7 +138,7 @@ class SlimImageSession:
 
     def builder(self) -> ImageBuilder:
         """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
-        from pytest_slimimage.engine.image import ImageBuilder
+        from pytest_slimimage.engine.builds import ImageBuilder
 
         engine = self.engine()
         if self._builder is None:
@@ -156,6 +157,7 @@ class SlimImageSession:
                 build_timeout=self.settings.build_timeout,
                 observer=self.observe,
                 layer_cache=layer_cache,
+                baseline=self.growth_for,
             )
         return self._builder
 
@@ -182,6 +184,11 @@ class SlimImageSession:
                 " (record it with --slimimage-update-baseline)"
             )
         return self.baseline_entry(name)
+
+    def growth_for(self, name: str) -> tuple[BaselineEntry | None, bool]:
+        """What a ``max_growth`` check on the image ``name`` compares with: its baseline entry
+        (see :meth:`growth_baseline`) and whether this session rewrites the baseline."""
+        return self.growth_baseline(name), self.settings.update_baseline
 
     def baseline_entry(self, name: str) -> BaselineEntry | None:
         """The image's baseline entry. A malformed file raises, except when this run rewrites

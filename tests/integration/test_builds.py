@@ -209,7 +209,7 @@ def test_run_returns_a_run_result(chain: BuiltImage) -> None:
         argv=("cat", "/srv/app/greeting.txt"),
         duration=result.duration,
     )
-    assert 0 < result.duration < 30
+    assert result.duration > 0
     assert chain.run(["/etc/hostname", "/nowhere"]).exit_code == 1
     whoami = chain.run(["/proc/self/status"])
     assert re.search(r"^Uid:\t1000\t", whoami.stdout, re.M)  # USER 1000 is honoured

@@ -23,6 +23,7 @@ from pytest_slimimage.analysis.layercache import LayerCache
 from pytest_slimimage.analysis.layers import LayerIndex, chain_ids, index_overlay_dir, keeps_content, merge_layers
 from pytest_slimimage.analysis.toolchains import Finding, find_toolchains
 from pytest_slimimage.engine.client import Engine
+from pytest_slimimage.engine.layerread import LayerReader
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import FileEntry
 
@@ -55,8 +56,8 @@ def layered(docker_client: docker.DockerClient, tmp_path_factory: pytest.TempPat
 
 
 @pytest.fixture
-def engine(docker_client: docker.DockerClient) -> Engine:
-    return Engine(docker_client)  # shares the session's client (not closed here)
+def reader(docker_client: docker.DockerClient) -> LayerReader:
+    return LayerReader(Engine(docker_client))  # shares the session's client (not closed here)
 
 
 @pytest.fixture
@@ -73,8 +74,8 @@ def exports(docker_client: docker.DockerClient, monkeypatch: pytest.MonkeyPatch)
     return asked
 
 
-def storage_or_skip(engine: Engine) -> Path:
-    root = engine.storage_root()
+def storage_or_skip(reader: LayerReader) -> Path:
+    root = reader.storage_root()
     if root is None:  # pragma: no cover - the project's machines run a local overlay2 engine as root
         pytest.skip("the engine's overlay2 storage is not readable by this process (remote or rootless engine)")
     return root
@@ -83,26 +84,26 @@ def storage_or_skip(engine: Engine) -> Path:
 # ------------------------------------------------------------------------- storage == export
 @pytest.mark.parametrize("which", ["busybox:latest", "layered", "gcc:latest"])
 def test_storage_and_export_give_the_same_index(
-    which: str, layered: str, engine: Engine, exports: list[str], request: pytest.FixtureRequest
+    which: str, layered: str, reader: LayerReader, exports: list[str], request: pytest.FixtureRequest
 ) -> None:
-    storage_or_skip(engine)
+    storage_or_skip(reader)
     image = layered if which == "layered" else which
-    exported = engine.index_layers(image, source="export")
+    exported = reader.index_layers(image, source="export")
     assert exports == [image]
-    stored = engine.index_layers(image, source="storage")
+    stored = reader.index_layers(image, source="storage")
     assert exports == [image]  # the storage was read, not a second export
-    assert [la.digest for la in stored] == engine.inspect(image)["RootFS"]["Layers"]
+    assert [la.digest for la in stored] == reader.engine.inspect(image)["RootFS"]["Layers"]
     assert stored == exported  # entries, whiteouts, opaque dirs, contents, ELF facts, fingerprints
     assert any(e.elf is not None for la in stored for e in la.entries.values())
 
 
 @pytest.mark.parametrize("which", ["busybox:latest", "layered"])
-def test_walking_the_diff_directories_gives_the_exports_entries(which: str, layered: str, engine: Engine) -> None:
+def test_walking_the_diff_directories_gives_the_exports_entries(which: str, layered: str, reader: LayerReader) -> None:
     """Without tar-split records, each layer's directory is walked and its overlay whiteouts and
     opaque directories translated: the same index for layers the engine built."""
-    root = storage_or_skip(engine)
+    root = storage_or_skip(reader)
     image = layered if which == "layered" else which
-    exported = engine.index_layers(image, source="export")
+    exported = reader.index_layers(image, source="export")
     diff_ids = [la.digest for la in exported]
     for layer, chain in zip(exported, chain_ids(diff_ids), strict=True):
         record = root / "image" / "overlay2" / "layerdb" / "sha256" / chain.removeprefix("sha256:")
@@ -111,8 +112,8 @@ def test_walking_the_diff_directories_gives_the_exports_entries(which: str, laye
         assert walked == dataclasses.replace(layer, tar_size=0, head_digest=""), layer.digest
 
 
-def test_the_layered_images_whiteouts_opaque_dir_and_probes(layered: str, engine: Engine) -> None:
-    layers = engine.index_layers(layered, source="export")
+def test_the_layered_images_whiteouts_opaque_dir_and_probes(layered: str, reader: LayerReader) -> None:
+    layers = reader.index_layers(layered, source="export")
     assert len(layers) == 5  # busybox's two, COPY, RUN, RUN
     top = layers[-1]
     assert sorted(top.whiteouts) == ["/etc/deleted", "/opt/gone"]
@@ -130,8 +131,8 @@ def test_the_layered_images_whiteouts_opaque_dir_and_probes(layered: str, engine
     assert fs.contents["/etc/ld.so.conf"] == b"include /etc/ld.so.conf.d/*.conf\n"
 
 
-def test_a_gcc_driver_under_an_unrelated_name_is_found(layered: str, engine: Engine) -> None:
-    fs = merge_layers(engine.index_layers(layered))
+def test_a_gcc_driver_under_an_unrelated_name_is_found(layered: str, reader: LayerReader) -> None:
+    fs = merge_layers(reader.index_layers(layered))
     driver = fs.entries["/usr/local/bin/notacompiler"]
     assert driver.elf is not None and driver.elf.markers == ("gcc-driver",)
     assert driver.elf.interp is not None and "libc.so.6" in driver.elf.needed
@@ -145,36 +146,36 @@ def test_a_gcc_driver_under_an_unrelated_name_is_found(layered: str, engine: Eng
 # ------------------------------------------------------------------------------------ the cache
 @pytest.mark.parametrize("source", ["export", "auto"])
 def test_a_warm_cache_reads_neither_export_nor_storage(
-    source: str, layered: str, engine: Engine, exports: list[str], tmp_path: Path
+    source: str, layered: str, reader: LayerReader, exports: list[str], tmp_path: Path
 ) -> None:
     cache = LayerCache(tmp_path)
-    cold = engine.index_layers(layered, cache=cache, source=source)
-    assert exports == ([layered] if source == "export" or engine.storage_root() is None else [])
+    cold = reader.index_layers(layered, cache=cache, source=source)
+    assert exports == ([layered] if source == "export" or reader.storage_root() is None else [])
     exports.clear()
     storage_reads: list[str] = []
-    real = engine._storage_layers
+    real = reader._storage_layers
 
-    def counted(diff_ids: list[str], missing: list[str]) -> dict[str, LayerIndex]:
+    def counted(root: Path, diff_ids: list[str], missing: list[str]) -> dict[str, LayerIndex]:
         storage_reads.extend(missing)
-        return real(diff_ids, missing)
+        return real(root, diff_ids, missing)
 
-    engine._storage_layers = counted  # type: ignore[method-assign]
-    warm = engine.index_layers(layered, cache=cache, source=source)
+    reader._storage_layers = counted  # type: ignore[method-assign]
+    warm = reader.index_layers(layered, cache=cache, source=source)
     assert (exports, storage_reads) == ([], [])
     assert warm == cold
 
 
 def test_cached_layers_are_drained_from_the_export_unparsed(
-    layered: str, engine: Engine, exports: list[str], tmp_path: Path
+    layered: str, reader: LayerReader, exports: list[str], tmp_path: Path
 ) -> None:
     cache = LayerCache(tmp_path)
-    cold = engine.index_layers(layered, cache=cache, source="export")
+    cold = reader.index_layers(layered, cache=cache, source="export")
     fake = FileEntry("/seen-only-in-the-cache", "file")
     bottom = cold[0]
     cache.put(dataclasses.replace(bottom, entries={**bottom.entries, fake.path: fake}))
     cache.path(cold[-1].digest).unlink()  # the top layer must be read again
     exports.clear()
-    again = engine.index_layers(layered, cache=cache, source="export")
+    again = reader.index_layers(layered, cache=cache, source="export")
     assert exports == [layered]
     assert fake.path in again[0].entries  # taken from the cache, not parsed from the export
     assert again[1:] == cold[1:]
@@ -182,23 +183,23 @@ def test_cached_layers_are_drained_from_the_export_unparsed(
 
 
 def test_storage_that_cannot_be_read(
-    layered: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    layered: str, reader: LayerReader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An overlay2 root that is not the engine's: forced, an error; by default, the export, silently."""
-    monkeypatch.setattr(engine, "storage_root", lambda: tmp_path)
+    monkeypatch.setattr(reader, "storage_root", lambda source="auto": tmp_path)
     with pytest.raises(
         SlimImageError, match=r"^cannot read the layers of .* from the engine's storage \(layer source 'storage'\): "
     ):
-        engine.index_layers(layered, source="storage")
-    assert engine.index_layers(layered, source="auto") == engine.index_layers(layered, source="export")
+        reader.index_layers(layered, source="storage")
+    assert reader.index_layers(layered, source="auto") == reader.index_layers(layered, source="export")
 
 
 def test_the_layer_source_environment_variable(
-    layered: str, engine: Engine, exports: list[str], monkeypatch: pytest.MonkeyPatch
+    layered: str, reader: LayerReader, exports: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLIMIMAGE_LAYER_SOURCE", "export")
-    engine.index_layers(layered)
+    reader.index_layers(layered)
     assert exports == [layered]
     monkeypatch.setenv("SLIMIMAGE_LAYER_SOURCE", "nonsense")
     with pytest.raises(SlimImageError, match=r"^SLIMIMAGE_LAYER_SOURCE must be one of auto, export, storage"):
-        engine.index_layers(layered)
+        reader.index_layers(layered)

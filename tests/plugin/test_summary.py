@@ -74,7 +74,7 @@ def test_failed_cleanup_is_reported_not_an_internal_error(
     """An engine that fails at the end of the session: one summary line says so, no INTERNALERROR."""
     pytester.makeconftest(
         """
-        from pytest_slimimage.engine.image import ImageBuilder
+        from pytest_slimimage.engine.builds import ImageBuilder
 
         def broken(self):
             raise RuntimeError("the engine went away")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import pytest_slimimage as si
+from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.check import REQUIRED, Check
 from pytest_slimimage.checks.evaluate import assert_check, evaluate
 from pytest_slimimage.checks.helpers import make_helper
@@ -52,6 +53,9 @@ class FakeImage:
     def observe(self, result: CheckResult) -> CheckResult:
         self.seen.append(result)
         return result
+
+    def growth_baseline(self) -> tuple[BaselineEntry | None, bool]:
+        return BaselineEntry(4_000), False
 
 
 @pytest.fixture
@@ -224,9 +228,10 @@ def test_warn_size_through_its_helper_warns() -> None:
         assert si.assert_warn_size(FakeImage(), "1kB").passed
 
 
-def test_max_growth_through_a_helper_needs_the_session_baseline() -> None:
-    with pytest.raises(SlimImageError, match=r"max_growth compares with the session's size baseline"):
+def test_max_growth_through_a_helper_reads_the_image_s_baseline() -> None:
+    with pytest.raises(ImageCheckFailed, match=r"^app: max_growth: grew \+1kB \(\+25.0%\) over its baseline of 4kB"):
         si.assert_max_growth(FakeImage(), "5%")
+    assert si.assert_max_growth(FakeImage(), "30%").passed
 
 
 # ------------------------------------------------------------------------------ derived from the registry

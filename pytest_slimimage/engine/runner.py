@@ -1,0 +1,197 @@
+"""Container runs: an image run as shipped in a sandbox (no network unless allowed, all
+capabilities dropped, memory and pids capped), its output collected, the container removed.
+Through testcontainers' client (``DOCKER_HOST`` honoured, as docker-py does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import docker.errors
+import requests.exceptions
+
+from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.facts import RunLimits, RunResult
+
+__all__ = ["ContainerRunner"]
+
+_NO_COMMAND = re.compile(r"no command specified", re.I)
+"""The engine's answer to creating a container from an image with neither CMD nor ENTRYPOINT."""
+_KILLED_WAIT = 30
+"""Seconds to wait for a container killed at its timeout to be reported exited."""
+_OUTPUT_WAIT = 10.0
+"""Seconds to wait, after the container exited, for the end of its output stream."""
+
+
+class ContainerRunner:
+    """Runs images on the engine ``DOCKER_HOST`` names; its client is made on the first run."""
+
+    def __init__(self) -> None:
+        self._tc: Any = None
+
+    def _testcontainers(self) -> Any:
+        if self._tc is None:
+            from testcontainers.core.docker_client import DockerClient
+
+            self._tc = DockerClient()
+        return self._tc
+
+    def run(
+        self,
+        image: str,
+        *,
+        args: Sequence[str] | None,
+        timeout: float,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+    ) -> RunResult:
+        """Run ``image`` as shipped (``args`` replaces CMD only), wait, collect output, remove it.
+
+        The output is read from an attach stream opened before the container starts (the
+        engine's log endpoint serves one frame per line, seconds for a chatty program); the
+        engine's log is the fallback when that stream breaks.
+        """
+        started = time.monotonic()
+        container = None
+        output: _OutputPump | None = None
+
+        def not_started(exc: docker.errors.APIError) -> RunResult:
+            return RunResult(
+                exit_code=-1,
+                stdout="",
+                stderr="",
+                argv=tuple(argv),
+                start_error=_start_error(exc),
+                duration=time.monotonic() - started,
+            )
+
+        try:
+            try:
+                container = self._testcontainers().create(
+                    image,
+                    command=list(args) if args is not None else None,
+                    labels=dict(labels),
+                    name=name,
+                    network=None,  # no testcontainers network guessing: the sandbox decides
+                    network_mode="bridge" if limits.network else "none",
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    mem_limit=limits.memory,
+                    pids_limit=limits.pids,
+                )
+            except docker.errors.APIError as exc:
+                if _NO_COMMAND.search(str(exc.explanation or exc)):  # the image has neither CMD nor ENTRYPOINT
+                    return not_started(exc)
+                raise
+            output = _OutputPump(
+                container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True), limits.output_cap
+            )
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                return not_started(exc)
+            timed_out = False
+            try:
+                status = container.wait(timeout=timeout)
+                exit_code = int(status.get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+                exit_code = int(container.wait(timeout=_KILLED_WAIT).get("StatusCode", -1))
+            if output.finish(timeout=_OUTPUT_WAIT):
+                stdout, stderr, truncated = output.result()
+            else:
+                stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
+                stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
+                truncated = cut_out or cut_err
+            return RunResult(
+                exit_code=exit_code,
+                stdout=stdout,
+                stderr=stderr,
+                timed_out=timed_out,
+                argv=tuple(argv),
+                truncated=truncated,
+                duration=time.monotonic() - started,
+            )
+        except docker.errors.DockerException as exc:
+            raise SlimImageError(f"the engine could not run {image}: {exc}") from None
+        finally:
+            if output is not None:
+                output.close()
+            if container is not None:
+                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                    container.remove(force=True, v=True)
+
+
+class _OutputPump:
+    """Drains a container's demultiplexed attach stream in a thread, keeping the first ``cap``
+    bytes of stdout and of stderr; the rest is read and dropped, so the program never blocks."""
+
+    def __init__(self, stream: Any, cap: int) -> None:
+        self._stream = stream
+        self._cap = cap
+        self._stdout = bytearray()
+        self._stderr = bytearray()
+        self._truncated = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._pump, name="slimimage-output", daemon=True)
+        self._thread.start()
+
+    def _keep(self, buffer: bytearray, chunk: bytes | None) -> None:
+        if not chunk:
+            return
+        room = self._cap - len(buffer)
+        if len(chunk) > room:
+            self._truncated = True
+        if room > 0:
+            buffer += chunk[:room]
+
+    def _pump(self) -> None:
+        try:
+            for out, err in self._stream:
+                self._keep(self._stdout, out)
+                self._keep(self._stderr, err)
+        except Exception as exc:  # a broken stream (e.g. a read timeout): the caller reads the log instead
+            self._error = exc
+
+    def finish(self, timeout: float) -> bool:
+        """Wait for the stream's end (the container has exited); False when it broke or hangs."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive() and self._error is None
+
+    def result(self) -> tuple[str, str, bool]:
+        return self._stdout.decode("utf-8", "replace"), self._stderr.decode("utf-8", "replace"), self._truncated
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+def _read_logs(container: Any, cap: int, *, stdout: bool) -> tuple[str, bool]:
+    data = bytearray()
+    truncated = False
+    stream: Iterator[bytes] = container.logs(stdout=stdout, stderr=not stdout, stream=True, follow=False)
+    for chunk in stream:
+        room = cap - len(data)
+        if room <= 0:
+            truncated = True
+            break
+        data += chunk[:room]
+        if len(chunk) > room:
+            truncated = True
+    return data.decode("utf-8", "replace"), truncated
+
+
+def _start_error(exc: docker.errors.APIError) -> str:
+    text = str(exc.explanation or exc)
+    # "OCI runtime create failed: ... exec: "./hello": stat ./hello: no such file or directory: unknown"
+    match = re.search(r"(exec[: ].*?)(?:: unknown)?$", text)
+    return match.group(1) if match else text
