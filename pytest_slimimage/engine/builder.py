@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import docker.errors
@@ -18,9 +20,55 @@ import requests.exceptions
 from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError
 
-__all__ = ["Builder", "LegacyBuilder"]
+__all__ = ["BuildJob", "BuildOutcome", "BuildProgress", "Builder", "LegacyBuilder"]
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """One step of a build, as a builder reports it while it runs (for a live progress line)."""
+
+    display: str
+    """The Dockerfile, as messages name it."""
+    step: int | None = None
+    """1-based, when the builder numbers its steps."""
+    steps: int | None = None
+    instruction: str = ""
+    """The instruction being run (``RUN make``)."""
+    done: bool = False
+    """The build ended (successfully or not)."""
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """What a builder is asked to build: one Dockerfile and context, tagged ``tag``."""
+
+    context: Path
+    dockerfile: str
+    """The Dockerfile: relative to ``context`` when inside it, else absolute."""
+    display: str
+    """The Dockerfile's path as messages show it."""
+    tag: str
+    target: str | None = None
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, Path] = field(default_factory=dict)
+    """``RUN --mount=type=secret,id=ID`` sources: id -> file (absolute). Never copied or logged."""
+    platform: str | None = None
+    """``linux/arm64``; None: the engine's own."""
+    no_cache: bool = False
+    labels: Mapping[str, str] = field(default_factory=dict)
+    timeout: float | None = None
+    """Seconds the whole build may take."""
+    progress: Callable[[BuildProgress], None] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    log: str
+    builder: str
+    """Which builder built it, as reports show it (``legacy``, ``buildkit``)."""
 
 
 class Builder(Protocol):
@@ -28,25 +76,12 @@ class Builder(Protocol):
 
     @property
     def name(self) -> str:
-        """What the builder is called in messages (``legacy``)."""
+        """What the builder is called in messages and reports (``legacy``, ``buildkit``)."""
         ...
 
-    def build(
-        self,
-        *,
-        context: str,
-        dockerfile: str,
-        tag: str,
-        labels: Mapping[str, str],
-        target: str | None = None,
-        build_args: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        display: str | None = None,
-    ) -> tuple[str, str]:
-        """Build ``dockerfile`` (relative to ``context`` when inside it) as ``tag`` with ``labels``;
-        return (image id, build log). A failed build raises :class:`ImageBuildError`, an engine
-        that stops answering :class:`EngineUnavailable`; messages name the Dockerfile as
-        ``display`` (default: ``dockerfile``)."""
+    def build(self, job: BuildJob) -> BuildOutcome:
+        """Build ``job``; a failed build raises :class:`ImageBuildError` naming the Dockerfile, the
+        failing step and the log's tail; an engine that stops answering :class:`EngineUnavailable`."""
         ...
 
 
@@ -61,23 +96,17 @@ class LegacyBuilder:
     def __repr__(self) -> str:
         return f"<LegacyBuilder {self.engine.base_url}>"
 
-    def build(
-        self,
-        *,
-        context: str,
-        dockerfile: str,
-        tag: str,
-        labels: Mapping[str, str],
-        target: str | None = None,
-        build_args: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-        display: str | None = None,
-    ) -> tuple[str, str]:
-        """Build with the engine's legacy builder; return (image id, build log).
-
-        A failed step raises :class:`ImageBuildError` with the step and the log's tail; messages
-        name the Dockerfile as ``display`` (default: ``dockerfile``).
-        """
+    def build(self, job: BuildJob) -> BuildOutcome:
+        """Build with the engine's legacy builder. A failed step raises :class:`ImageBuildError`
+        with the step and the log's tail. BuildKit-only inputs (secrets, a platform) are refused."""
+        if job.secrets or job.platform:
+            what = "secrets" if job.secrets else f"platform={job.platform!r}"
+            raise ImageBuildError(
+                f"building {job.display} with {what} needs BuildKit; the legacy builder has no such input"
+            )
+        context, dockerfile, tag, target, timeout = str(job.context), job.dockerfile, job.tag, job.target, job.timeout
+        build_args = job.build_args
+        display = job.display
         client = self.engine.client
         shown = display or dockerfile
         log: list[str] = []
@@ -87,8 +116,9 @@ class LegacyBuilder:
                 path=context,
                 dockerfile=dockerfile,
                 tag=tag,
-                labels=dict(labels),
+                labels=dict(job.labels),
                 target=target,
+                nocache=job.no_cache,
                 buildargs=dict(build_args or {}),
                 rm=True,
                 forcerm=True,
@@ -123,7 +153,7 @@ class LegacyBuilder:
         if not image_id:
             text = "".join(log)
             raise ImageBuildError(_build_failure(shown, "the engine reported no image", text), log=text)
-        return str(client.images.get(image_id).id), "".join(log)
+        return BuildOutcome(str(client.images.get(image_id).id), "".join(log), self.name)
 
 
 def _last_step(log: str) -> str | None:

@@ -22,7 +22,7 @@ from filelock import FileLock
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
-from pytest_slimimage.engine.builder import Builder, LegacyBuilder
+from pytest_slimimage.engine.builder import Builder, BuildJob, LegacyBuilder
 from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.engine.image import BuiltImage, slug
 from pytest_slimimage.engine.layerread import LayerReader
@@ -194,16 +194,19 @@ class ImageBuilder:
     def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
         tag = f"pytest-slimimage/{slug(name)}:{self.session}-{key[:12]}"
         self.builds += 1
-        image_id, log = self.builder.build(
-            context=str(request.context),
-            dockerfile=request.dockerfile_arg(),
-            tag=tag,
-            labels={LABEL_SESSION: self.session},
-            target=request.target,
-            build_args=dict(request.build_args),
-            timeout=self.build_timeout,
-            display=request.display,
+        outcome = self.builder.build(
+            BuildJob(
+                context=request.context,
+                dockerfile=request.dockerfile_arg(),
+                display=request.display,
+                tag=tag,
+                target=request.target,
+                build_args=dict(request.build_args),
+                labels={LABEL_SESSION: self.session},
+                timeout=self.build_timeout,
+            )
         )
+        image_id, log = outcome.image_id, outcome.log
         return self._describe(image_id, dockerfile, name, log)
 
     def existing(
