@@ -3,7 +3,6 @@ from the glue modules, plus the session's lifecycle."""
 
 from __future__ import annotations
 
-import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
             rootdir,
             role="controller" if controller else "single",
             token=token,
-            shared_dir=Path(tempfile.mkdtemp(prefix=f"pytest-slimimage-{token}-")),
+            shared_dir=None,  # made by the first build that needs it: a session that builds nothing makes nothing
             cache_dir=cache_dir,
         )
     config.stash[SESSION_KEY] = state

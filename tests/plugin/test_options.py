@@ -248,3 +248,17 @@ def test_no_summary_line_when_no_image_was_used(pytester: pytest.Pytester) -> No
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert "slimimage:" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--markers"], ["--collect-only", "-q"], ["-q"]])
+def test_a_session_that_builds_nothing_creates_nothing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    """No temporary folder (nor anything else) for a run that never builds an image."""
+    tmp = pytester.path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.OK
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("pytest-slimimage")) == []
