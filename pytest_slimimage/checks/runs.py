@@ -90,10 +90,53 @@ def output_matches(actual: str, expected: str | re.Pattern[str]) -> bool:
     return actual.rstrip("\r\n") == expected.rstrip("\r\n")
 
 
-def tail(text: str, lines: int = TAIL_LINES) -> list[str]:
-    rows = text.rstrip("\n").splitlines()
-    cut = rows[-lines:]
+LINE_CHARS = 500
+"""Characters of one output line a failure shows (after escaping); the rest is cut and counted."""
+
+
+def tail(text: str, lines: int = TAIL_LINES, *, width: int = LINE_CHARS) -> list[str]:
+    """The last ``lines`` lines of a program's output as a failure shows them: each line's control
+    characters escaped (``\\x00``, ``\\x1b``), at most ``width`` characters of it, and what was cut said."""
+    body = text.rstrip("\n")
+    rows = body.split("\n") if body else []
+    cut = [shown_line(row, width) for row in rows[-lines:]]
     return ([f"... ({len(rows) - lines} earlier lines)"] if len(rows) > lines else []) + cut
+
+
+def shown_line(line: str, width: int = LINE_CHARS) -> str:
+    """``line`` printable on one line of a terminal or an XML report, cut to ``width`` characters."""
+    line = line.removesuffix("\r")
+    if line.isprintable():
+        escaped, pieces = line, None
+    else:
+        escaped = line.translate(_ESCAPES)
+        pieces = [_ESCAPES[ord(char)] for char in line[:width]]
+    if len(escaped) <= width:
+        return escaped
+    shown = escaped[:width]
+    if pieces is not None:  # never cut an escape in half
+        kept: list[str] = []
+        used = 0
+        for piece in pieces:
+            if used + len(piece) > width:
+                break
+            kept.append(piece)
+            used += len(piece)
+        shown = "".join(kept)
+    return f"{shown}... ({len(escaped) - len(shown):,} more characters on this line)"
+
+
+class _Escapes(dict[int, str]):
+    """``str.translate`` table: every non-printable character (but a tab) as a Python escape."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = char if char.isprintable() or char == "\t" else repr(char)[1:-1]
+        self[code] = value
+        return value
+
+
+_ESCAPES = _Escapes()
 
 
 def _shown(expected: str | re.Pattern[str], limit: int = 80) -> str:
