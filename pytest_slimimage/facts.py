@@ -193,6 +193,12 @@ class RunLimits:
     output_cap: int = 1024 * 1024
     """Bytes of stdout and of stderr kept; the rest is dropped and the result says so."""
 
+    @property
+    def log_limit(self) -> str:
+        """The most the engine's own log of a run may hold on its disk (json-file ``max-size``):
+        twice the output kept, as the log is only read when the attach stream breaks."""
+        return str(2 * self.output_cap)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -208,6 +214,10 @@ class RunResult:
     """The engine's message when the container could not even start (e.g. ``exec ./hello: no such file``)."""
     truncated: bool = False
     duration: float = 0.0
+    oom_killed: bool = False
+    """The engine killed it for going over the sandbox's memory limit (``State.OOMKilled``)."""
+    memory: str = ""
+    """The sandbox's memory limit it ran under (``256m``)."""
 
 
 @dataclass(frozen=True)

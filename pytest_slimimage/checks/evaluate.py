@@ -35,7 +35,9 @@ class ImageSource(Protocol):
 
     def facts(self, *, filesystem: bool = False) -> ImageFacts: ...
 
-    def run(self, args: Sequence[str] | None = None, timeout: float | None = None) -> RunResult: ...
+    def run(
+        self, args: Sequence[str] | None = None, timeout: float | None = None, *, memory: str | None = None
+    ) -> RunResult: ...
 
     def observe(self, result: CheckResult) -> CheckResult: ...
 
@@ -52,6 +54,9 @@ class RunPlan(Protocol):
 
     @property
     def timeout(self) -> float: ...
+
+    @property
+    def memory(self) -> str | None: ...
 
 
 def evaluate(image: ImageSource, spec: Spec) -> list[CheckResult]:
@@ -72,7 +77,7 @@ def evaluate(image: ImageSource, spec: Spec) -> list[CheckResult]:
             for number, (check, expectation) in enumerate(asked):
                 if RUN in check.needs:
                     plan: RunPlan = expectation
-                    runs[number] = pool.submit(image.run, plan.args, plan.timeout)
+                    runs[number] = pool.submit(image.run, plan.args, plan.timeout, memory=plan.memory)
         facts = image.facts(filesystem=FILESYSTEM in needs)
         if BASELINE in needs:
             facts = _with_baseline(image, facts)
@@ -140,7 +145,7 @@ def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[Ch
     run = None
     if RUN in check.needs:
         plan: RunPlan = expectation  # type: ignore[assignment]
-        run = image.run(plan.args, plan.timeout)
+        run = image.run(plan.args, plan.timeout, memory=plan.memory)
     result = _check(image, check, expectation, facts, run)
     image.observe(result)
     return result, replace(facts, run=run)

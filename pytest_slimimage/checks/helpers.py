@@ -74,16 +74,18 @@ def assert_runs(
     exit_code: int | None = 0,
     stderr: str | re.Pattern[str] | None = None,
     timeout: float | None = None,
+    memory: str | None = None,
 ) -> RunResult:
     """Run the image as shipped and fail unless it exits with ``exit_code`` and prints ``stdout``.
 
     A str must equal the output (trailing newlines ignored); a compiled regex is searched.
-    ``timeout`` defaults to the session's (``--slimimage-run-timeout``). Returns the :class:`RunResult`.
+    ``timeout`` defaults to the session's (``--slimimage-run-timeout``); ``memory`` (``"1g"``)
+    replaces the sandbox's memory limit (256 MB) for this run. Returns the :class:`RunResult`.
     """
     __tracebackhide__ = True
     expectation = RunExpectation(
         stdout=stdout, stderr=stderr, exit_code=exit_code, args=tuple(args) if args is not None else None,
-        timeout=image.default_timeout if timeout is None else timeout,
+        timeout=image.default_timeout if timeout is None else timeout, memory=memory,
     )  # fmt: skip
     _, facts = assert_expectation(image, RUNS, expectation)
     if facts.run is None:  # pragma: no cover - a check that needs a run always has one

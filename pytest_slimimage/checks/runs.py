@@ -28,6 +28,14 @@ class RunExpectation:
     exit_code: int | None = 0
     args: tuple[str, ...] | None = None
     timeout: float = DEFAULT_RUN_TIMEOUT
+    memory: str | None = None
+    """The sandbox's memory limit for this run (``"1g"``, ``"512m"``); None: the session's."""
+
+    def __post_init__(self) -> None:
+        if self.memory is not None and not _MEMORY.match(str(self.memory)):
+            raise ValueError(
+                f"memory expects a size as docker run --memory takes it (e.g. '512m', '1g'), got {self.memory!r}"
+            )
 
     @classmethod
     def from_value(cls, value: object, *, default_timeout: float = DEFAULT_RUN_TIMEOUT) -> RunExpectation:
@@ -40,7 +48,7 @@ class RunExpectation:
         if isinstance(value, (str, re.Pattern)):
             return cls(stdout=value, timeout=default_timeout)
         if isinstance(value, Mapping):
-            known = ("stdout", "stderr", "stdout_regex", "stderr_regex", "exit_code", "args", "timeout")
+            known = ("stdout", "stderr", "stdout_regex", "stderr_regex", "exit_code", "args", "timeout", "memory")
             unknown = sorted(set(value) - set(known))
             if unknown:
                 raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; expected {', '.join(known)}")
@@ -76,11 +84,16 @@ class RunExpectation:
                 exit_code=exit_code,
                 args=tuple(str(a) for a in args) if args is not None else None,
                 timeout=float(timeout),
+                memory=value.get("memory"),
             )
         raise ValueError(
             f"runs expects True, an expected stdout (str or re.Pattern), or a dict of assert_runs arguments;"
             f" got {value!r}"
         )
+
+
+_MEMORY = re.compile(r"^\d+[bkmg]?$", re.I)
+"""A memory limit as ``docker run --memory`` takes it."""
 
 
 def output_matches(actual: str, expected: str | re.Pattern[str]) -> bool:
@@ -159,6 +172,8 @@ def check_runs(facts: ImageFacts, expectation: RunExpectation, result: RunResult
     wrong: list[str] = []
     if result.start_error:
         wrong.append("the container did not start")
+    elif result.oom_killed:
+        wrong.append(f"killed by the sandbox's memory limit of {result.memory or 'the sandbox'} (out of memory)")
     elif result.timed_out:
         wrong.append(f"timed out after {expectation.timeout:g}s (killed)")
     else:
@@ -180,7 +195,14 @@ def check_runs(facts: ImageFacts, expectation: RunExpectation, result: RunResult
     if result.start_error:
         evidence.append(f"engine: {result.start_error}")
     else:
-        evidence.append(f"exit code: {result.exit_code}" + (" (timed out, killed)" if result.timed_out else ""))
+        note = (
+            " (timed out, killed)"
+            if result.timed_out
+            else " (OOMKilled: over the memory limit)"
+            if result.oom_killed
+            else ""
+        )
+        evidence.append(f"exit code: {result.exit_code}{note}")
     for label, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if text:
             evidence.append(f"{label}:")
@@ -216,6 +238,12 @@ def run_hint(facts: ImageFacts, result: RunResult) -> str:
     """The most likely fix, read off the run and the image's command."""
     text = f"{result.start_error}\n{result.stderr}"
     argv = result.argv
+    if result.oom_killed:
+        return (
+            f"the program needed more than the sandbox's {result.memory or 'memory limit'}: raise the limit for"
+            f" this run with memory= (runs={{'memory': '1g', ...}} or assert_runs(..., memory='1g')); a run"
+            " without pytest-slimimage's sandbox has no such limit, so it would not show this"
+        )
     if "no command specified" in result.start_error.lower():
         return 'the image has no CMD or ENTRYPOINT: add one in exec form to the final stage, e.g. CMD ["/app"]'
     if is_json_pitfall(argv):
@@ -253,6 +281,7 @@ RUNS: Check[RunExpectation] = Check(
     passes="run as shipped, it exits as expected and prints what is expected; a failure carries the static diagnosis",
     helper_param="expectation",
     helper_default=True,
-    helper_signature="assert_runs(image, stdout=None, *, args=None, exit_code=0, stderr=None, timeout=None)",
+    helper_signature="assert_runs(image, stdout=None, *, args=None, exit_code=0, stderr=None, timeout=None,"
+    " memory=None)",
     builtin=True,
 )

@@ -9,7 +9,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pytest_slimimage.analysis.layers import LayerIndex, merge_layers
@@ -88,6 +88,8 @@ class BuiltImage:
         session: str,
         base_size: int | None,
         build_log: str = "",
+        tag: str | None = None,
+        builder: str = "",
         run_limits: RunLimits | None = None,
         default_timeout: float = DEFAULT_RUN_TIMEOUT,
         worker: str | None = None,
@@ -104,6 +106,10 @@ class BuiltImage:
         self._dockerfile = dockerfile
         self.base_size = base_size
         self.build_log = build_log
+        self.builder = builder
+        """The builder that built it (``buildkit``, ``legacy``, ``buildkit:<buildx builder>``); ``""``
+        for an image the plugin did not build."""
+        self._tag = tag
         self.default_timeout = default_timeout
         self._engine = engine
         self._layers = layers
@@ -143,7 +149,14 @@ class BuiltImage:
 
     @property
     def tag(self) -> str:
-        return self.tags[0] if self.tags else self.id
+        """The tag the plugin gave it (``pytest-slimimage/<name>:<key>``, its build-cache tag);
+        for an image it did not build, its first tag, else its id."""
+        return self._tag or (self.tags[0] if self.tags else self.id)
+
+    @property
+    def session(self) -> str:
+        """The token of the session using it: its containers carry it in the session label."""
+        return self._session
 
     def _once(self, attr: str, compute: Callable[[], _T]) -> _T:
         """``compute()`` the first time any named view asks for ``attr``; the stored value after."""
@@ -208,9 +221,12 @@ class BuiltImage:
             engine_arch=self.engine_arch,
         )
 
-    def run(self, args: Sequence[str] | None = None, timeout: float | None = None) -> RunResult:
+    def run(
+        self, args: Sequence[str] | None = None, timeout: float | None = None, *, memory: str | None = None
+    ) -> RunResult:
         """Run the image as shipped (its ENTRYPOINT and CMD; ``args`` replaces CMD only) in the
-        sandbox, wait for it to exit (killed after ``timeout`` seconds), and remove it."""
+        sandbox, wait for it to exit (killed after ``timeout`` seconds), and remove it.
+        ``memory`` (``"1g"``) replaces the sandbox's memory limit for this run."""
         if args is not None and not args:
             args = None  # the engine reads an empty command as "the image's CMD"; say what it runs
         argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
@@ -222,7 +238,7 @@ class BuiltImage:
             timeout=self.default_timeout if timeout is None else timeout,
             name=name,
             labels={LABEL_SESSION: self._session, LABEL_WORKER: self._worker},
-            limits=self._limits,
+            limits=self._limits if memory is None else replace(self._limits, memory=memory),
             argv=argv,
         )
 

@@ -84,7 +84,10 @@ class ContainerRunner:
                     cap_drop=["ALL"],
                     security_opt=["no-new-privileges"],
                     mem_limit=limits.memory,
+                    memswap_limit=limits.memory,  # the limit is the memory it gets: no swap on top
                     pids_limit=limits.pids,
+                    # the engine's own copy of the output: bounded on its disk (we read the attach stream)
+                    log_config={"Type": "json-file", "Config": {"max-size": limits.log_limit, "max-file": "1"}},
                 )
             except docker.errors.APIError as exc:
                 if _NO_COMMAND.search(str(exc.explanation or exc)):  # the image has neither CMD nor ENTRYPOINT
@@ -112,6 +115,10 @@ class ContainerRunner:
                 stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
                 stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
                 truncated = cut_out or cut_err
+            oom_killed = False
+            with contextlib.suppress(docker.errors.APIError):
+                container.reload()
+                oom_killed = bool((container.attrs.get("State") or {}).get("OOMKilled"))
             return RunResult(
                 exit_code=exit_code,
                 stdout=stdout,
@@ -120,6 +127,8 @@ class ContainerRunner:
                 argv=tuple(argv),
                 truncated=truncated,
                 duration=time.monotonic() - started,
+                oom_killed=oom_killed and not timed_out,
+                memory=limits.memory,
             )
         except docker.errors.DockerException as exc:
             raise SlimImageError(f"the engine could not run {image}: {exc}") from None

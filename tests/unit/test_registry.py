@@ -46,7 +46,9 @@ class FakeImage:
         layers = (Layer("COPY app /app", 4_000, False), Layer("RUN true", 1_000, False))
         return ImageFacts(self.name, "sha256:" + "0" * 64, self.size, ImageConfig(cmd=("/app",)), layers)
 
-    def run(self, args: Sequence[str] | None = None, timeout: float | None = None) -> RunResult:
+    def run(
+        self, args: Sequence[str] | None = None, timeout: float | None = None, *, memory: str | None = None
+    ) -> RunResult:
         self.runs += 1
         return RunResult(0, "hi\n", "", argv=("/app",))
 
