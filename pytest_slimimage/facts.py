@@ -68,10 +68,21 @@ class Layer:
 
     @property
     def instruction(self) -> str:
-        """``created_by`` as a Dockerfile line: the legacy builder's ``/bin/sh -c #(nop) `` prefix removed."""
+        """``created_by`` as a Dockerfile line: the legacy builder's ``/bin/sh -c #(nop) `` prefix
+        removed, and BuildKit's ``RUN |1 X=y /bin/sh -c make # buildkit`` read as ``RUN make``."""
         text = " ".join(self.created_by.split())
         if not text:
             return "(imported layer, no instruction recorded)"
+        if text.endswith(" # buildkit"):
+            text = text[: -len(" # buildkit")].rstrip()
+            if not text.startswith("RUN "):
+                return text
+            command = text[len("RUN ") :]
+            if command.startswith("|"):  # build args first: "|2 A=1 B=2 make"
+                count, _, rest = command[1:].partition(" ")
+                words = rest.split(" ")
+                command = " ".join(words[int(count) :]) if count.isdigit() else rest
+            return "RUN " + command.removeprefix("/bin/sh -c ")
         if text.startswith("/bin/sh -c #(nop) "):
             return text[len("/bin/sh -c #(nop) ") :].strip()
         if text.startswith("|") and " /bin/sh -c " in text:  # build args first: "|1 X=y /bin/sh -c make"

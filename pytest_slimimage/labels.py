@@ -7,3 +7,8 @@ LABEL_WORKER = f"{LABEL_PREFIX}.worker"
 """Containers also carry this one, valued with the creating process's token (xdist workers differ)."""
 LABEL_BASE = f"{LABEL_PREFIX}.base"
 """Base images made by scripts/base-images.sh carry this one."""
+
+TAG_REPOSITORY = "pytest-slimimage"
+"""The namespace of the plugin's tags: each image it builds stays tagged ``pytest-slimimage/<fixture>:<key>``."""
+KEEP_BUILDS = 3
+"""How many builds (tags) each fixture keeps on the engine, the most recently used first."""

@@ -111,6 +111,11 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(line)
 
 
+from pytest_slimimage.glue.archives import (  # noqa: E402
+    archive_fixture,
+    pytest_generate_tests,
+    slimimage_archive,
+)
 from pytest_slimimage.glue.failures import (  # noqa: E402
     pytest_report_from_serializable,
     pytest_report_to_serializable,
@@ -128,8 +133,10 @@ from pytest_slimimage.glue.marker import (  # noqa: E402
     pytest_runtest_setup,
 )
 from pytest_slimimage.glue.options import pytest_addoption  # noqa: E402
+from pytest_slimimage.glue.progress import pytest_sessionstart  # noqa: E402
 
 __all__ = [
+    "archive_fixture",
     "existing_image_fixture",
     "image_fixture",
     "pytest_addhooks",
@@ -138,15 +145,18 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
+    "pytest_generate_tests",
     "pytest_report_from_serializable",
     "pytest_report_to_serializable",
     "pytest_runtest_call",
     "pytest_runtest_makereport",
     "pytest_runtest_setup",
     "pytest_sessionfinish",
+    "pytest_sessionstart",
     "pytest_terminal_summary",
     "pytest_testnodedown",
     "pytest_unconfigure",
+    "slimimage_archive",
     "slimimage_build",
     "slimimage_image",
 ]

@@ -36,6 +36,9 @@ class ImageRecord:
     """check name -> the failure headline."""
     layers: list[dict[str, Any]] = field(default_factory=list)
     """[{"instruction": str, "size": int, "from_base": bool}] bottom to top, empty layers left out."""
+    builder: str = ""
+    """The builder that built it (``buildkit``, ``legacy``, ``buildkit:<buildx builder>``); ``""``
+    for an image the plugin did not build."""
 
     @property
     def delta(self) -> int | None:
@@ -60,7 +63,8 @@ class ImageRecord:
         """Fields a check's result sets on its row (:attr:`Check.record`): the smallest ``limit``
         wins (the tightest budget any test asked for); other fields take the latest value."""
         for key, value in columns.items():
-            if key not in self.__dataclass_fields__ or key in ("name", "id", "size", "checks", "failures", "layers"):
+            fixed = ("name", "id", "size", "checks", "failures", "layers", "builder")
+            if key not in self.__dataclass_fields__ or key in fixed:
                 raise ValueError(f"a check cannot set the report column {key!r}")
             if key == "limit" and self.limit is not None and value is not None:
                 value = min(self.limit, value)
@@ -80,6 +84,8 @@ class ImageRecord:
             self.failures.setdefault(check, text)
         if not self.layers:
             self.layers = list(other.layers)
+        if not self.builder:
+            self.builder = other.builder
 
 
 def merge_records(records: Iterable[ImageRecord]) -> list[ImageRecord]:
@@ -114,7 +120,7 @@ def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> l
             + (" FAILED" if "failed" in r.checks.values() else "")
             for r in records
         ]
-    header = ("image", "size", "budget", "headroom", "vs baseline", "final base", "checks")
+    header = ("image", "size", "budget", "headroom", "vs baseline", "final base", "builder", "checks")
     rows = [header]
     for r in records:
         rows.append(
@@ -125,6 +131,7 @@ def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> l
                 _headroom(r),
                 _delta(r),
                 r.final_base or "-",
+                r.builder or "-",
                 _verdicts(r),
             )
         )
@@ -185,6 +192,11 @@ REPORT_SCHEMA: dict[str, Any] = {
                     "size": {"type": "integer", "minimum": 0, "description": "bytes, the engine's Size"},
                     "final_base": {"type": "string"},
                     "dockerfile": {"type": "string"},
+                    "builder": {
+                        "type": "string",
+                        "description": "the builder that built it: legacy, buildkit or buildkit:<buildx builder>;"
+                        " empty for an image the plugin did not build",
+                    },
                     "limit": _SIZE_OR_NULL,
                     "warn_size": _SIZE_OR_NULL,
                     "baseline_size": _SIZE_OR_NULL,
@@ -235,8 +247,8 @@ def markdown_report(records: Sequence[ImageRecord]) -> str:
     lines = [
         "### Image sizes (pytest-slimimage)",
         "",
-        "| image | size | budget | of budget | vs baseline | final base | checks |",
-        "|---|--:|--:|---|--:|---|---|",
+        "| image | size | budget | of budget | vs baseline | final base | builder | checks |",
+        "|---|--:|--:|---|--:|---|---|---|",
     ]
     largest = max((r.size for r in records), default=1) or 1
     for r in records:
@@ -246,10 +258,10 @@ def markdown_report(records: Sequence[ImageRecord]) -> str:
         verdict = ("❌ " if failed else "✅ ") + _verdicts(r) if r.checks else "-"
         lines.append(
             f"| `{_cell(r.name)}` | {format_size(r.size)} | {format_size(r.limit) if r.limit is not None else '-'}"
-            f" | {bar} | {_delta(r)} | {_cell(r.final_base) or '-'} | {verdict} |"
+            f" | {bar} | {_delta(r)} | {_cell(r.final_base) or '-'} | {_cell(r.builder) or '-'} | {verdict} |"
         )
     if not records:
-        lines.append("| (no images) | | | | | | |")
+        lines.append("| (no images) | | | | | | | |")
     return "\n".join(lines) + "\n"
 
 

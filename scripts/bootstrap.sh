@@ -2,7 +2,8 @@
 # Everything the example and the test suite need, each step skipped when already done:
 #   1. a virtual env in .venv with this package (editable) and its dev tools,
 #   2. a Docker engine (scripts/engine-up.sh),
-#   3. the base images the Dockerfiles build FROM (scripts/base-images.sh).
+#   3. the base images the Dockerfiles build FROM (scripts/base-images.sh),
+#   4. Debian's skopeo, with which the tests copy images to OCI image layouts (as CI makes them).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -34,3 +35,12 @@ fi
 
 bash scripts/engine-up.sh
 bash scripts/base-images.sh
+
+if ! command -v skopeo >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's skopeo (the archive tests make OCI image layouts with it)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo >/dev/null
+  else
+    say "skopeo is missing and cannot be installed here (needs root and apt-get): the OCI-layout tests will fail"
+  fi
+fi

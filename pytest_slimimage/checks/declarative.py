@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_secrets
 from pytest_slimimage.checks.check import suggest
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT
@@ -37,7 +38,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-BUILD_KEYS = ("context", "image", "dockerfile", "target", "build_args")
+BUILD_KEYS = (
+    "context",
+    "image",
+    "archive",
+    "dockerfile",
+    "target",
+    "build_args",
+    "builder",
+    "secrets",
+    "platform",
+    "no_cache",
+)
+BUILDKIT_KEYS = ("builder", "secrets", "platform", "no_cache")
+"""Inputs of a build: not for an existing ``image``."""
+ARCHIVE_KEYS = ("archive", "dockerfile", "platform")
+"""What an ``archive`` table may say besides its checks: the Dockerfile it was built from, the platform to check."""
 GLOBAL_KEYS = ("images", "max_growth")
 FILENAMES = ("pyproject.toml", "slimimage.toml")
 
@@ -58,6 +74,15 @@ class ImageDecl:
     """An image already on the engine, checked as it is instead of built from ``context``."""
     dockerfile_given: bool = field(default=False, compare=False)
     """Whether the table named a Dockerfile (for an existing image it is optional)."""
+    builder: str | None = None
+    """``auto``, ``buildkit`` or ``legacy``; None: the session's ``slimimage_builder``."""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """``RUN --mount=type=secret`` sources: id -> file, relative to the rootdir."""
+    platform: str | None = None
+    no_cache: bool = False
+    archive: str | None = None
+    """A ``docker save`` tarball or an OCI image layout (relative to the rootdir), checked without an
+    engine; ``platform`` picks one image of a multi-platform index (None: each is checked)."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +148,12 @@ def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TI
         )
         context = raw.get("context")
         image = raw.get("image")
+        archive = _archive(raw, where)
         if image is not None and (not isinstance(image, str) or not image):
             raise SpecError(f"{where}: image expects the reference of an image on the engine, got {image!r}")
         if image is not None and context is not None:
             raise SpecError(f"{where}: give either context (build it) or image (check one already built), not both")
-        if image is None and (not isinstance(context, str) or not context):
+        if image is None and archive is None and (not isinstance(context, str) or not context):
             raise SpecError(
                 f"{where}: context is required (the build context folder, relative to the rootdir),"
                 " or image for an image already built"
@@ -143,6 +169,10 @@ def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TI
             isinstance(v, (str, int, float)) for v in build_args.values()
         ):
             raise SpecError(f"{where}: build_args expects a table of strings, got {build_args!r}")
+        builder, secrets, platform, no_cache = _build_inputs(raw, where)
+        if image is not None and any(key in raw for key in BUILDKIT_KEYS):
+            given = ", ".join(key for key in BUILDKIT_KEYS if key in raw)
+            raise SpecError(f"{where}: {given} apply to a build (context), not to an existing image")
         if not spec.checks:
             raise SpecError(
                 f"{where}: declares no check (give max_size, final_base, exec_form, no_compilers, runs, ...)"
@@ -158,9 +188,60 @@ def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TI
                 line=_header_line(text, prefix, str(name)),
                 image=image,
                 dockerfile_given="dockerfile" in raw,
+                builder=builder,
+                secrets=secrets,
+                platform=platform,
+                no_cache=no_cache,
+                archive=archive,
             )
         )
     return Declarations(path, tuple(out))
+
+
+def _archive(raw: Mapping[str, Any], where: str) -> str | None:
+    """The table's ``archive`` path, checked: the table's only image source, with nothing but the
+    Dockerfile and the platform besides (an archive is checked as it is, never built)."""
+    archive = raw.get("archive")
+    if archive is None:
+        return None
+    if not isinstance(archive, str) or not archive:
+        raise SpecError(
+            f"{where}: archive expects the path of a docker save tarball or an OCI image layout"
+            f" (relative to the rootdir), got {archive!r}"
+        )
+    others = [key for key in ("context", "image") if raw.get(key) is not None]
+    if others:
+        raise SpecError(
+            f"{where}: give one of context (build it), image (check one already built) or archive (check one"
+            f" saved to a file), not archive and {others[0]}"
+        )
+    extra = [key for key in BUILD_KEYS if key in raw and key not in ARCHIVE_KEYS]
+    if extra:
+        raise SpecError(
+            f"{where}: {', '.join(extra)} {'applies' if len(extra) == 1 else 'apply'} to a build, not to an"
+            " archive (checked as it was saved; give dockerfile and platform only)"
+        )
+    return archive
+
+
+def _build_inputs(raw: Mapping[str, Any], where: str) -> tuple[str | None, dict[str, str], str | None, bool]:
+    """The table's ``builder``, ``secrets``, ``platform`` and ``no_cache``, checked."""
+    try:
+        builder = None if raw.get("builder") is None else parse_builder(raw["builder"])
+    except ValueError as exc:
+        raise SpecError(f"{where}: builder: {exc}") from None
+    try:
+        secrets = parse_secrets(raw.get("secrets", {}))
+    except ValueError as exc:
+        raise SpecError(f'{where}: secrets: {exc} (a table: secrets = {{ token = "path/to/file" }})') from None
+    try:
+        platform = None if raw.get("platform") is None else parse_platform(raw["platform"])
+    except ValueError as exc:
+        raise SpecError(f"{where}: platform: {exc}") from None
+    no_cache = raw.get("no_cache", False)
+    if not isinstance(no_cache, bool):
+        raise SpecError(f"{where}: no_cache expects true or false, got {no_cache!r}")
+    return builder, secrets, platform, no_cache
 
 
 def _header_line(text: str, prefix: str, name: str) -> int:

@@ -7,8 +7,10 @@ engine's legacy builder through docker-py (no BuildKit: ``RUN --mount`` and here
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,11 @@ from typing import Protocol
 import docker.errors
 import requests.exceptions
 
+from pytest_slimimage.engine.buildlog import ANSI_ESCAPE, diagnose, failure_text, last_legacy_step, legacy_step
 from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError
 
 __all__ = ["BuildJob", "BuildOutcome", "BuildProgress", "Builder", "LegacyBuilder"]
-
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class BuildJob:
     timeout: float | None = None
     """Seconds the whole build may take."""
     progress: Callable[[BuildProgress], None] | None = field(default=None, compare=False)
+    builder: str | None = None
+    """Which of the session's builders builds it, by name (``legacy``, ``buildkit``); None: the default."""
+    note: str = field(default="", compare=False)
+    """A line the build log starts with: why this builder (``auto`` falling back to legacy)."""
 
 
 @dataclass(frozen=True)
@@ -98,76 +103,86 @@ class LegacyBuilder:
 
     def build(self, job: BuildJob) -> BuildOutcome:
         """Build with the engine's legacy builder. A failed step raises :class:`ImageBuildError`
-        with the step and the log's tail. BuildKit-only inputs (secrets, a platform) are refused."""
+        with the step and the log's tail (and the cause, for BuildKit-only syntax). BuildKit-only
+        inputs (secrets, a platform) are refused."""
         if job.secrets or job.platform:
             what = "secrets" if job.secrets else f"platform={job.platform!r}"
             raise ImageBuildError(
                 f"building {job.display} with {what} needs BuildKit; the legacy builder has no such input"
             )
-        context, dockerfile, tag, target, timeout = str(job.context), job.dockerfile, job.tag, job.target, job.timeout
-        build_args = job.build_args
-        display = job.display
+        try:
+            return self._build(job)
+        finally:
+            if job.progress is not None:
+                job.progress(BuildProgress(job.display, done=True))
+
+    def _build(self, job: BuildJob) -> BuildOutcome:
         client = self.engine.client
-        shown = display or dockerfile
+        shown = job.display or job.dockerfile
         log: list[str] = []
         image_id = ""
+        deadline = None if job.timeout is None else time.monotonic() + job.timeout
         try:
             stream = client.api.build(
-                path=context,
-                dockerfile=dockerfile,
-                tag=tag,
+                path=str(job.context),
+                dockerfile=job.dockerfile,
+                tag=job.tag,
                 labels=dict(job.labels),
-                target=target,
+                target=job.target,
                 nocache=job.no_cache,
-                buildargs=dict(build_args or {}),
+                buildargs=dict(job.build_args),
                 rm=True,
                 forcerm=True,
                 decode=True,
-                timeout=math.ceil(timeout) if timeout else None,
+                timeout=math.ceil(job.timeout) if job.timeout else None,
             )
             for chunk in stream:
+                if deadline is not None and time.monotonic() > deadline:
+                    with contextlib.suppress(Exception):
+                        stream.close()  # the engine cancels a build whose connection closes
+                    raise requests.exceptions.ReadTimeout()
                 if "stream" in chunk:
-                    line = _ANSI_ESCAPE.sub("", str(chunk["stream"]))  # the builder colours RUN's stderr
+                    line = ANSI_ESCAPE.sub("", str(chunk["stream"]))  # the builder colours RUN's stderr
                     log.append(line)
                     match = re.match(r"Successfully built ([0-9a-f]+)", line)
                     if match:
                         image_id = match.group(1)
+                    started = legacy_step(line)
+                    if started is not None and job.progress is not None:
+                        job.progress(
+                            BuildProgress(
+                                job.display, step=started.step, steps=started.steps, instruction=started.instruction
+                            )
+                        )
                 if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
                     image_id = str(chunk["aux"]["ID"])
                 if "error" in chunk:
                     text = "".join(log)
                     error = str(chunk["error"]).strip()
                     log.append(error + "\n")
-                    raise ImageBuildError(
-                        _build_failure(shown, error, text),
-                        log="".join(log),
-                        step=_last_step(text),
-                    )
+                    raise self._failure(job, shown, error, text, "".join(log))
         except docker.errors.APIError as exc:
             text = "".join(log)
-            raise ImageBuildError(
-                _build_failure(shown, exc.explanation or str(exc), text), log=text, step=_last_step(text)
-            ) from None
+            raise self._failure(job, shown, exc.explanation or str(exc), text, text) from None
+        except requests.exceptions.ReadTimeout:
+            text = "".join(log)
+            step = last_legacy_step(text)
+            error = f"the build exceeded {job.timeout:g} s" if job.timeout else "the engine stopped answering"
+            raise ImageBuildError(failure_text(shown, error, text, step=step), log=text, step=step) from None
         except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
             raise EngineUnavailable(f"the engine stopped answering during the build of {shown}: {exc}") from None
         if not image_id:
             text = "".join(log)
-            raise ImageBuildError(_build_failure(shown, "the engine reported no image", text), log=text)
+            raise ImageBuildError(failure_text(shown, "the engine reported no image", text), log=text)
         return BuildOutcome(str(client.images.get(image_id).id), "".join(log), self.name)
 
-
-def _last_step(log: str) -> str | None:
-    steps = re.findall(r"^Step \d+/\d+ : .*$", log, re.M)
-    return steps[-1] if steps else None
-
-
-def _build_failure(dockerfile: str, error: str, log: str) -> str:
-    step = _last_step(log)
-    lines = [f"building {dockerfile} failed: {error}"]
-    if step:
-        lines.append(f"  failing step: {step}")
-    tail_lines = [line for line in log.rstrip().splitlines() if line.strip()][-15:]
-    if tail_lines:
-        lines.append("  build log (last lines):")
-        lines += [f"    | {line}" for line in tail_lines]
-    return "\n".join(lines)
+    @staticmethod
+    def _failure(job: BuildJob, shown: str, error: str, text: str, log: str) -> ImageBuildError:
+        """The failure of ``job``: ``text`` is the log before ``error``, ``log`` all of it."""
+        step = last_legacy_step(text)
+        dockerfile = ""
+        path = Path(job.dockerfile)
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            dockerfile = (path if path.is_absolute() else job.context / path).read_text(encoding="utf-8")
+        cause = diagnose("legacy", error, text, dockerfile)
+        return ImageBuildError(failure_text(shown, error, text, step=step, cause=cause), log=log, step=step)

@@ -1,7 +1,7 @@
 """Builds for one session: :class:`BuildRequest` (what to build, and its content key) and
-:class:`ImageBuilder`, the per-session build cache keyed by Dockerfile, context, target and build
-args, which builds each image once (across xdist workers too) and describes it as a
-:class:`~pytest_slimimage.engine.image.BuiltImage`."""
+:class:`ImageBuilder`, which finds each image in the engine's build cache by its key
+(:mod:`.buildcache`) or builds it, once per session (across xdist workers too), and describes it
+as a :class:`~pytest_slimimage.engine.image.BuiltImage`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,18 +22,20 @@ from filelock import FileLock
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
+from pytest_slimimage.engine.buildcache import BuildCache, cache_tag, repository_for
 from pytest_slimimage.engine.builder import Builder, BuildJob, LegacyBuilder
 from pytest_slimimage.engine.client import Engine
-from pytest_slimimage.engine.image import BuiltImage, slug
+from pytest_slimimage.engine.image import BuiltImage
 from pytest_slimimage.engine.layerread import LayerReader
 from pytest_slimimage.engine.runner import ContainerRunner
 from pytest_slimimage.errors import ImageBuildError, SlimImageError
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, Layer, RunLimits
 from pytest_slimimage.fileio import write_atomic
-from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
+from pytest_slimimage.labels import LABEL_WORKER
 
 if TYPE_CHECKING:
     from pytest_slimimage.analysis.layercache import LayerCache
+    from pytest_slimimage.engine.builder import BuildProgress
 
 __all__ = ["BuildRequest", "ImageBuilder"]
 
@@ -46,6 +48,15 @@ class BuildRequest:
     build_args: tuple[tuple[str, str], ...]
     display: str
     """The Dockerfile's path as messages show it: relative to the rootdir when inside it."""
+    builder: str = "legacy"
+    """The builder that builds it, resolved (``legacy``, ``buildkit``, ``buildkit:<buildx builder>``)."""
+    secrets: tuple[tuple[str, Path], ...] = ()
+    """``RUN --mount=type=secret`` sources, id -> file (absolute); their contents are never read here."""
+    platform: str | None = None
+    """The target platform asked for (``linux/arm64``); None: the engine's own."""
+    no_cache: bool = False
+    builder_note: str = field(default="", compare=False)
+    """Why this builder, when ``auto`` fell back (the build log's first line)."""
 
     @classmethod
     def resolve(
@@ -55,8 +66,15 @@ class BuildRequest:
         dockerfile: str | os.PathLike[str] = "Dockerfile",
         target: str | None = None,
         build_args: Mapping[str, str] | None = None,
+        *,
+        builder: str = "legacy",
+        builder_note: str = "",
+        secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+        platform: str | None = None,
+        no_cache: bool = False,
     ) -> BuildRequest:
-        """Relative paths resolve against ``rootdir``; ``dockerfile`` against the context unless absolute."""
+        """Relative paths resolve against ``rootdir``; ``dockerfile`` against the context unless
+        absolute; ``secrets`` (id -> file) against ``rootdir`` too, and each must be a file."""
         ctx = Path(context)
         ctx = (ctx if ctx.is_absolute() else rootdir / ctx).resolve()
         if not ctx.is_dir():
@@ -71,13 +89,24 @@ class BuildRequest:
             display = str(df.relative_to(rootdir.resolve()))
         except ValueError:
             display = str(df)
-        return cls(ctx, df, target, args, display)
+        files: list[tuple[str, Path]] = []
+        for secret, given in sorted((secrets or {}).items()):
+            path = Path(given)
+            path = (path if path.is_absolute() else rootdir / path).resolve()
+            if not path.is_file():
+                what = "is not a file" if path.exists() else "does not exist"
+                raise SlimImageError(f"secret {secret!r} for {display}: {path} {what} (given as {os.fspath(given)!r})")
+            files.append((secret, path))
+        return cls(ctx, df, target, args, display, builder, tuple(files), platform, no_cache, builder_note)
 
     def key(self) -> str:
-        """Content hash: Dockerfile, every file the build would send (.dockerignore applied), target, args."""
+        """Content hash: Dockerfile, every file the build would send (.dockerignore applied), target,
+        args, the builder, the secrets' ids and paths (never their contents), platform and no_cache."""
         digest = hashlib.sha256()
         digest.update(self.dockerfile.read_bytes())
         digest.update(f"\0{self.target}\0{self.build_args!r}\0".encode())
+        secrets = [(secret, str(path)) for secret, path in self.secrets]
+        digest.update(f"{self.builder}\0{secrets!r}\0{self.platform}\0{self.no_cache}\0".encode())
         ignore = self.context / ".dockerignore"
         patterns: list[str] = []
         if ignore.is_file():
@@ -105,11 +134,14 @@ class BuildRequest:
 
 
 class ImageBuilder:
-    """Builds images for one session, once per unique request, and remembers failures too.
+    """Images for one session, once per unique request, failures remembered too: an image whose
+    key (content, builder, base images) is in the engine's build cache is reused as it is, with
+    no build call; any other is built, exactly as the Dockerfile builds it (no label added), and
+    tagged ``pytest-slimimage/<name>:<key>`` for the next session (:mod:`.buildcache`).
 
-    With ``shared_dir`` (xdist: one folder for all workers of a run), a build is also done once
-    across processes: a file lock per build key, and a record of the built tag (or the build
-    error) that the other workers read instead of building again.
+    With ``shared_dir`` (xdist: one folder for all workers of a run), an image is also found or
+    built once across processes: a file lock per key, and a record of the image (or the build
+    error) that the other workers read instead.
 
     ``builder`` runs the builds (default: the engine's legacy builder); the images it hands out
     read their layers through a :class:`LayerReader` and run through a :class:`ContainerRunner`
@@ -130,9 +162,14 @@ class ImageBuilder:
         baseline: Callable[[str], tuple[BaselineEntry | None, bool]] | None = None,
         layer_cache: LayerCache | None = None,
         builder: Builder | None = None,
+        progress: Callable[[str, str], Callable[[BuildProgress], None]] | None = None,
     ) -> None:
         self.engine = engine
         self.builder: Builder = builder or LegacyBuilder(engine)
+        self.progress = progress
+        """Called as a build really starts (not for an image found in a cache), with the image's
+        name and its Dockerfile as messages show it; the builder sends that build's progress
+        events to the callable it returns."""
         self.layers = LayerReader(engine)
         self.runner = ContainerRunner()
         self.session = session
@@ -144,16 +181,29 @@ class ImageBuilder:
         self.observer = observer
         self.baseline = baseline
         self.layer_cache = layer_cache
+        self.cache = BuildCache(engine)
         self._cache: dict[str, BuiltImage | SlimImageError] = {}
         self._lock = threading.Lock()
         self.images: dict[str, BuiltImage] = {}
         """Every image handed out, by name (the last one asked for under a name wins)."""
         self.builds = 0
         """Builds this process ran on the engine (not the ones another worker ran)."""
+        self.reused = 0
+        """Images this process found in the engine's build cache, with no build call."""
+        self.tags: set[str] = set()
+        """The cache tags of the images this process built or reused."""
+        self.repositories: set[str] = set()
+        """The cache repositories (one per fixture name) this process built or reused images for."""
 
     def build(self, request: BuildRequest, *, name: str | None = None) -> BuiltImage:
+        engine_platform = f"linux/{self.engine.arch}" if self.engine.arch else None
         dockerfile = parse_dockerfile(
-            request.dockerfile, build_args=dict(request.build_args), target=request.target, label=request.display
+            request.dockerfile,
+            build_args=dict(request.build_args),
+            target=request.target,
+            label=request.display,
+            platform=request.platform or engine_platform,  # BuildKit's automatic platform ARGs
+            build_platform=engine_platform,
         )
         key = request.key()
         with self._lock:
@@ -168,11 +218,13 @@ class ImageBuilder:
                 raise cached
             image = cached.named(name) if name else cached
             self.images[image.name] = image
+            self.repositories.add(repository_for(image.name))
         return image
 
-    def _shared_build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
+    def _shared_build(self, request: BuildRequest, dockerfile: Dockerfile, content_key: str, name: str) -> BuiltImage:
+        key = self.cache.key(content_key, request.builder, dockerfile)
         if self.shared_dir is None:
-            return self._build(request, dockerfile, key, name)
+            return self._reuse_or_build(request, dockerfile, key, name)
         self.shared_dir.mkdir(parents=True, exist_ok=True)
         record = self.shared_dir / f"{key}.json"
         with FileLock(self.shared_dir / f"{key}.lock"):
@@ -181,9 +233,11 @@ class ImageBuilder:
                 if data.get("error"):
                     raise ImageBuildError(str(data["error"]), log=str(data.get("log", "")), step=data.get("step"))
                 with contextlib.suppress(SlimImageError, docker.errors.NotFound):
-                    return self._describe(str(data["id"]), dockerfile, name, str(data.get("log", "")))
+                    tag = str(data.get("tag") or "") or None
+                    log = str(data.get("log", ""))
+                    return self._describe(str(data["id"]), dockerfile, name, log, tag=tag, builder=request.builder)
             try:
-                image = self._build(request, dockerfile, key, name)
+                image = self._reuse_or_build(request, dockerfile, key, name)
             except ImageBuildError as exc:
                 data = {"error": str(exc), "log": exc.log, "step": exc.step}
                 write_atomic(record, json.dumps(data))
@@ -191,8 +245,24 @@ class ImageBuilder:
             write_atomic(record, json.dumps({"id": image.id, "tag": image.tag, "log": image.build_log}))
             return image
 
-    def _build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
-        tag = f"pytest-slimimage/{slug(name)}:{self.session}-{key[:12]}"
+    def _reuse_or_build(self, request: BuildRequest, dockerfile: Dockerfile, key: str, name: str) -> BuiltImage:
+        """The image of ``key`` from the engine's build cache, with no build call; else built
+        (``no_cache`` requests always are). Either way tagged as this fixture's latest use."""
+        tag = cache_tag(name, key)
+        image_id = None if request.no_cache else self.cache.reuse(tag)
+        if image_id is not None:
+            self.reused += 1
+            log = _reused_log(request, tag)
+            image = self._describe(image_id, dockerfile, name, log, tag=tag, builder=request.builder)
+        else:
+            image = self._build(request, dockerfile, tag, name)
+            # tagged again: a builder need not record when it tagged; older keys of this image go
+            superseded = self.cache.keep(image.id, tag, image.tags) or []
+            image.tags = tuple(other for other in image.tags if other not in superseded)
+        self.tags.add(tag)
+        return image
+
+    def _build(self, request: BuildRequest, dockerfile: Dockerfile, tag: str, name: str) -> BuiltImage:
         self.builds += 1
         outcome = self.builder.build(
             BuildJob(
@@ -202,12 +272,18 @@ class ImageBuilder:
                 tag=tag,
                 target=request.target,
                 build_args=dict(request.build_args),
-                labels={LABEL_SESSION: self.session},
+                secrets=dict(request.secrets),
+                platform=request.platform,
+                no_cache=request.no_cache,
+                builder=request.builder,
+                note=request.builder_note,
+                labels={},  # the image exactly as the Dockerfile builds it: the cache is tracked by tag
                 timeout=self.build_timeout,
+                progress=self.progress(name, request.display) if self.progress is not None else None,
             )
         )
         image_id, log = outcome.image_id, outcome.log
-        return self._describe(image_id, dockerfile, name, log)
+        return self._describe(image_id, dockerfile, name, log, tag=tag, builder=outcome.builder)
 
     def existing(
         self,
@@ -246,8 +322,18 @@ class ImageBuilder:
             self.images[image.name] = image
         return image
 
-    def _describe(self, image_id: str, dockerfile: Dockerfile | None, name: str, log: str) -> BuiltImage:
-        """A BuiltImage for an image on the engine: its inspect data, history and base."""
+    def _describe(
+        self,
+        image_id: str,
+        dockerfile: Dockerfile | None,
+        name: str,
+        log: str,
+        *,
+        tag: str | None = None,
+        builder: str = "",
+    ) -> BuiltImage:
+        """A BuiltImage for an image on the engine: its inspect data, history and base; ``tag`` is
+        its build-cache tag (its only tag the plugin made; the others are the engine's)."""
         attrs = self.engine.inspect(image_id)
         history = self.engine.history(image_id)
         final_base = dockerfile.final_base if dockerfile is not None else None
@@ -271,6 +357,8 @@ class ImageBuilder:
             worker=self.worker,
             base_size=base_size,
             build_log=log,
+            tag=tag,
+            builder=builder,
             run_limits=self.run_limits,
             default_timeout=self.default_timeout,
             observer=self.observer,
@@ -281,3 +369,11 @@ class ImageBuilder:
     def remove_containers(self) -> int:
         """Remove this process's leftover containers (a safety net: runs remove their own)."""
         return self.engine.remove_containers(self.worker, label=LABEL_WORKER)
+
+
+def _reused_log(request: BuildRequest, tag: str) -> str:
+    """The build log of an image found in the build cache: there was no build."""
+    return (
+        f"not built: {request.display}'s image with this content, builder and base images is on the engine"
+        f" already ({tag}), so it was used as it is\n"
+    )

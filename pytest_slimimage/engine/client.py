@@ -1,6 +1,6 @@
 """The connection to one Docker engine (docker-py): connect, what the engine says about an image
-(inspect data, history, the export stream) and about itself (architecture, storage), and the
-cleanup of what a session made. Thin: engine answers become facts, engine failures
+(inspect data, history, the export stream) and about itself (architecture, storage), the tags
+of the build cache, and the cleanup of what a session made. Thin: engine answers become facts, engine failures
 :class:`SlimImageError` s; builds (:mod:`.builder`), container runs (:mod:`.runner`) and layer
 reads (:mod:`.layerread`) use this connection.
 """
@@ -118,13 +118,37 @@ class Engine:
                 removed += 1
         return removed
 
-    def remove_image(self, reference: str) -> None:
-        """Untag/remove ``reference`` without pruning its untagged parents (other builds' cache)."""
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            self.client.api.remove_image(reference, force=False, noprune=True)
+    # ------------------------------------------------------------------------------------- tags
+    def tag_image(self, image: str, tag: str) -> bool:
+        """Tag ``image`` as ``tag`` (``repository:tag``), moving the tag if it named another image;
+        the engine records the time (``Metadata.LastTagTime``). False when the image is gone."""
+        repository, _, name = tag.rpartition(":")
+        try:
+            self.client.api.tag(image, repository, name, force=True)
+        except docker.errors.NotFound:
+            return False
+        return True
 
-    def images_with_label(self, session: str) -> list[str]:
-        found: list[str] = []
-        for img in self.client.images.list(filters={"label": f"{LABEL_SESSION}={session}"}):
-            found.extend(img.tags)
+    def tags_matching(self, pattern: str) -> dict[str, str]:
+        """The tags matching a reference pattern (``pytest-slimimage/*``, ``repo/*:abc``), each
+        with the id of its image; one listing, whatever the number of images."""
+        found: dict[str, str] = {}
+        for image in self.client.api.images(name=pattern):
+            for tag in image.get("RepoTags") or ():
+                if tag != "<none>:<none>":
+                    found[str(tag)] = str(image["Id"])
         return found
+
+    def remove_tag(self, tag: str) -> bool:
+        """Untag ``tag`` without pruning its untagged parents (other builds' cache): the image goes
+        too when this was its last tag and nothing else needs it. False when there is no such tag,
+        or a container uses the image (the engine then keeps the tag)."""
+        try:
+            self.client.api.remove_image(tag, force=False, noprune=True)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # conflict: a container (running or not) uses the image
+                return False
+            raise
+        return True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import pytest
 
+from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_secrets
 from pytest_slimimage.errors import (
     EngineUnavailable,
     SlimImageError,
@@ -20,6 +22,7 @@ from pytest_slimimage.errors import (
 if TYPE_CHECKING:  # docker-py and the engine side load when a test first needs an image
     from pytest_slimimage.engine.builds import ImageBuilder
     from pytest_slimimage.engine.image import BuiltImage
+from pytest_slimimage.glue.progress import shown_build
 from pytest_slimimage.glue.state import session_of
 
 
@@ -51,6 +54,10 @@ class BuildFactory(Protocol):
         target: str | None = None,
         build_args: Mapping[str, str] | None = None,
         name: str | None = None,
+        builder: str | None = None,
+        secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+        platform: str | None = None,
+        no_cache: bool = False,
     ) -> BuiltImage: ...
 
 
@@ -67,7 +74,8 @@ def _builder_or_skip(config: pytest.Config) -> ImageBuilder:
 
 @pytest.fixture(scope="session")
 def slimimage_build(request: pytest.FixtureRequest) -> BuildFactory:
-    """Build an image (once per session per Dockerfile, context, target and build args).
+    """Build an image (once per session per Dockerfile, context, target, build args, builder,
+    secrets, platform and no_cache).
 
     ``slimimage_build("example_project", dockerfile="Dockerfile.static")`` returns a
     :class:`BuiltImage`; relative paths resolve against pytest's rootdir.
@@ -83,14 +91,48 @@ def build_image(
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
     name: str | None = None,
+    builder: str | None = None,
+    secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+    platform: str | None = None,
+    no_cache: bool = False,
 ) -> BuiltImage:
-    """Build (or reuse) an image for this session; no engine -> skip, or an error when required."""
+    """Build (or reuse) an image for this session; no engine -> skip, or an error when required.
+
+    ``builder`` (``auto``, ``buildkit``, ``legacy``; None: the session's ``--slimimage-builder``),
+    ``secrets`` (id -> file, relative to the rootdir; for ``RUN --mount=type=secret``),
+    ``platform`` (``linux/amd64``) and ``no_cache`` are BuildKit's inputs, and part of the key.
+    """
     __tracebackhide__ = True
     from pytest_slimimage.engine.builds import BuildRequest
 
-    build_request = BuildRequest.resolve(config.rootpath, context, dockerfile, target, build_args)
-    builder = _builder_or_skip(config)
-    return builder.build(build_request, name=name)
+    requested, platform = _build_inputs(builder, secrets, platform)
+    build_request = BuildRequest.resolve(
+        config.rootpath, context, dockerfile, target, build_args, secrets=secrets, platform=platform, no_cache=no_cache
+    )
+    image_builder = _builder_or_skip(config)
+    choice = session_of(config).resolve_builder(requested)
+    build_request = dataclasses.replace(build_request, builder=choice.name, builder_note=choice.note)
+    return shown_build(config, lambda: image_builder.build(build_request, name=name))
+
+
+def _build_inputs(
+    builder: str | None, secrets: Mapping[str, str | os.PathLike[str]] | None, platform: str | None
+) -> tuple[str | None, str | None]:
+    """The builder kind and platform, checked (ValueError naming the argument); secrets' shape checked."""
+    try:
+        requested = None if builder is None else parse_builder(builder)
+    except ValueError as exc:
+        raise ValueError(f"builder: {exc}") from None
+    try:
+        platform = None if platform is None else parse_platform(platform)
+    except ValueError as exc:
+        raise ValueError(f"platform: {exc}") from None
+    if secrets is not None:
+        try:
+            parse_secrets(secrets)
+        except ValueError as exc:
+            raise ValueError(f"secrets: {exc}") from None
+    return requested, platform
 
 
 def existing_image(
@@ -164,18 +206,35 @@ def image_fixture(
     target: str | None = None,
     build_args: Mapping[str, str] | None = None,
     scope: str = "session",
+    builder: str | None = None,
+    secrets: Mapping[str, str | os.PathLike[str]] | None = None,
+    platform: str | None = None,
+    no_cache: bool = False,
 ) -> Any:
     """A fixture whose value is the :class:`BuiltImage` of a Dockerfile; assign it at module or
     conftest level, and the variable's name is the fixture's (and the image's name in reports)::
 
         hello = image_fixture("example_project", dockerfile="Dockerfile.static")
+
+    ``builder`` (``auto``, ``buildkit``, ``legacy``; default: ``--slimimage-builder``),
+    ``secrets={"id": "path"}`` (for ``RUN --mount=type=secret,id=id``; paths relative to the
+    rootdir), ``platform="linux/amd64"`` and ``no_cache=True`` go to the build.
     """
     _check_scope(scope)
+    _build_inputs(builder, secrets, platform)  # a bad value fails where the fixture is made
 
     def _image(request: pytest.FixtureRequest, slimimage_build: BuildFactory) -> BuiltImage:
         __tracebackhide__ = True
         return slimimage_build(
-            context, dockerfile=dockerfile, target=target, build_args=build_args, name=request.fixturename
+            context,
+            dockerfile=dockerfile,
+            target=target,
+            build_args=build_args,
+            name=request.fixturename,
+            builder=builder,
+            secrets=secrets,
+            platform=platform,
+            no_cache=no_cache,
         )
 
     return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]

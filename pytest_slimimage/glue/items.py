@@ -3,9 +3,9 @@ one collector per image and one item per check (``pyproject.toml::hello::max_siz
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,9 +13,13 @@ from pytest_slimimage.checks.declarative import FILENAMES, ImageDecl, load_decla
 from pytest_slimimage.checks.evaluate import evaluate, failure_text
 from pytest_slimimage.errors import ImageCheckFailed, SlimImageError
 from pytest_slimimage.glue.annotate import add_properties, warn_about
+from pytest_slimimage.glue.archives import archive_images
 from pytest_slimimage.glue.failures import DeclaredCheckFailed, PlainRepr
 from pytest_slimimage.glue.fixtures import build_image, existing_image
 from pytest_slimimage.glue.state import session_of
+
+if TYPE_CHECKING:
+    from pytest_slimimage.engine.image import BuiltImage
 
 
 def wants(file_path: Path, config: pytest.Config) -> bool:
@@ -73,8 +77,17 @@ class DeclaredCheck(pytest.Item):
         self.check = check
 
     def runtest(self) -> None:
+        images: Sequence[BuiltImage]
         try:
-            if self.decl.image is not None:
+            if self.decl.archive is not None:  # each platform of an OCI index, or the one asked for
+                images = archive_images(
+                    self.config,
+                    self.decl.archive,
+                    dockerfile=self.decl.dockerfile if self.decl.dockerfile_given else None,
+                    platform=self.decl.platform,
+                    name=self.decl.name,
+                )
+            elif self.decl.image is not None:
                 image = existing_image(
                     self.config,
                     self.decl.image,
@@ -83,6 +96,7 @@ class DeclaredCheck(pytest.Item):
                     build_args=self.decl.build_args,
                     name=self.decl.name,
                 )
+                images = [image]
             else:
                 image = build_image(
                     self.config,
@@ -91,15 +105,22 @@ class DeclaredCheck(pytest.Item):
                     target=self.decl.target,
                     build_args=self.decl.build_args,
                     name=self.decl.name,
+                    builder=self.decl.builder,
+                    secrets=self.decl.secrets,
+                    platform=self.decl.platform,
+                    no_cache=self.decl.no_cache,
                 )
+                images = [image]
         except pytest.skip.Exception as exc:
             # no engine: report the skip at the image's table, not inside the plugin (pytest does
             # the same for a skip raised by a fixture)
             exc._use_item_location = True
             raise
-        add_properties(self, image)
         spec = self.decl.spec.only(self.check)
-        results = evaluate(image, spec)
+        results = []
+        for each in images:
+            add_properties(self, each)
+            results += evaluate(each, spec)
         warn_about(results, str(self.path), self.decl.line)
         if any(not r.passed for r in results):
             raise DeclaredCheckFailed(failure_text(results), tuple(results))

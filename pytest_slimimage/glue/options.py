@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
+from pytest_slimimage.buildinputs import BUILDER_KINDS
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT
+from pytest_slimimage.labels import KEEP_BUILDS, TAG_REPOSITORY
 
 GROUP_NAME = "slimimage"
 GROUP_TITLE = "container image checks (pytest-slimimage)"
@@ -35,6 +37,10 @@ class Kind(enum.Enum):
     """A timeout: a positive, finite number of seconds. Its help shows its default."""
     PATH = "path"
     """A file; a relative path is taken from the rootdir."""
+    CHOICE = "choice"
+    """One of the row's :attr:`Option.choices`. Its help shows its default."""
+    NAME = "name"
+    """A name, taken as it is (surrounding spaces dropped)."""
 
 
 def parse_flag(value: object) -> bool:
@@ -67,10 +73,27 @@ def parse_path(value: object) -> Path:
     return Path(str(value)).expanduser()
 
 
+def parse_name(value: object) -> str:
+    """A name (a buildx builder's): not empty; ValueError otherwise."""
+    text = str(value).strip()
+    if not text or any(ch.isspace() for ch in text):
+        raise ValueError(f"expected a name, got {value!r}")
+    return text
+
+
+def parse_choice(value: object, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case and surrounding spaces ignored); ValueError naming them otherwise."""
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ValueError(f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}")
+    return text
+
+
 _PARSERS: Mapping[Kind, Callable[[object], object]] = {
     Kind.FLAG: parse_flag,
     Kind.SECONDS: parse_seconds,
     Kind.PATH: parse_path,
+    Kind.NAME: parse_name,
 }
 
 
@@ -84,12 +107,14 @@ class Option:
     ini: str | None
     """None: command line only."""
     kind: Kind
-    default: bool | float | None
+    default: bool | float | str | None
     """The value when neither the command line nor the ini file sets it."""
     help: str
     """What it does, without its default (that is added from :attr:`default`)."""
     metavar: str | None = None
     """The value's placeholder (``SECONDS``, ``PATH``); None for a flag."""
+    choices: tuple[str, ...] = ()
+    """The values a :attr:`Kind.CHOICE` setting takes."""
 
     @property
     def dest(self) -> str:
@@ -98,6 +123,8 @@ class Option:
 
     def parse(self, value: object) -> Any:
         """A value from the command line or the ini file, as the setting's type; ValueError if bad."""
+        if self.kind is Kind.CHOICE:
+            return parse_choice(value, self.choices)
         return _PARSERS[self.kind](value)
 
     def shown_default(self) -> str:
@@ -106,12 +133,14 @@ class Option:
             return "true" if self.default else "false"
         if self.default is None:
             return "no limit" if self.kind is Kind.SECONDS else "none"
+        if isinstance(self.default, str):
+            return self.default
         return f"{self.default:g}"
 
     def help_text(self) -> str:
         """The help of ``pytest --help``, for the option and its ini key alike."""
         text = self.help.replace("`", "")
-        if self.kind is Kind.SECONDS:
+        if self.kind in (Kind.SECONDS, Kind.CHOICE):
             text += f" (default: {self.shown_default()})"
         return text + "."
 
@@ -131,7 +160,8 @@ OPTIONS: tuple[Option, ...] = (
         "slimimage_keep_images",
         Kind.FLAG,
         False,
-        "keep the images the session built (tagged `pytest-slimimage/<name>:<session>-<key>`)",
+        f"never prune the build cache: keep every image built for a fixture (tagged `{TAG_REPOSITORY}/<name>:<key>`),"
+        f" not only its {KEEP_BUILDS} most recently used",
     ),
     Option(
         "run_timeout",
@@ -150,6 +180,26 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "time an image build may take",
         "SECONDS",
+    ),
+    Option(
+        "builder",
+        "--slimimage-builder",
+        "slimimage_builder",
+        Kind.CHOICE,
+        "auto",
+        "which builder builds images: `auto` (BuildKit where a docker client here runs it, else the legacy"
+        " builder), `buildkit` or `legacy`; `builder=` on a fixture or table overrides it",
+        "BUILDER",
+        BUILDER_KINDS,
+    ),
+    Option(
+        "buildx_builder",
+        "--slimimage-buildx-builder",
+        "slimimage_buildx_builder",
+        Kind.NAME,
+        None,
+        "the buildx builder BuildKit builds go to (`docker buildx build --builder NAME`; needs buildx)",
+        "NAME",
     ),
     Option(
         "baseline",
@@ -223,7 +273,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for row in OPTIONS:
         if row.kind is Kind.FLAG:
             group.addoption(row.flag, action="store_true", default=None, dest=row.dest, help=row.help_text())
-        elif row.kind is Kind.SECONDS:
+        elif row.kind is not Kind.PATH:  # parsed here: a bad value is argparse's error, naming the option
             group.addoption(
                 row.flag,
                 type=_command_line_type(row),

@@ -3,7 +3,8 @@ each image, and the end-of-session work (cleanup, baseline, report files).
 
 Three roles: a plain session does everything; under xdist each worker builds, checks and
 removes its own containers, then sends a JSON-safe payload (``config.workeroutput``) that the
-controller merges before it removes the run's images and writes the baseline and reports.
+controller merges before it prunes the run's fixtures' build cache (the images stay, each
+fixture's few most recently used) and writes the baseline and reports.
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ from pytest_slimimage.labels import LABEL_SESSION
 from pytest_slimimage.report import ImageRecord, json_report, markdown_report, merge_records, svg_chart
 
 if TYPE_CHECKING:  # the engine side (docker-py) is imported when a test first needs an image
+    from pytest_slimimage.engine.builderchoice import BuilderChoice
+    from pytest_slimimage.engine.builderset import BuilderSet
     from pytest_slimimage.engine.builds import ImageBuilder
     from pytest_slimimage.engine.client import Engine
     from pytest_slimimage.engine.image import BuiltImage
+    from pytest_slimimage.glue.progress import BuildDisplay
 
 
 @dataclass
@@ -37,12 +41,18 @@ class Summary:
     """What the session did with the engine, for the terminal summary; JSON-safe for xdist."""
 
     builds: int = 0
+    """Build calls made."""
+    reused: int = 0
+    """Images found in the engine's build cache: no build call."""
     checks: int = 0
     failed: int = 0
-    removed_images: int = 0
+    pruned: int = 0
+    """Older cache tags of the run's fixtures removed (beyond each one's most recently used)."""
     removed_containers: int = 0
-    kept: list[str] = field(default_factory=list)
-    """The exact tags left behind by ``--slimimage-keep-images``."""
+    cached: list[str] = field(default_factory=list)
+    """The build-cache tags of the images the run built or reused (they stay on the engine)."""
+    repositories: list[str] = field(default_factory=list)
+    """The cache repositories (one per fixture name) the run used: the ones pruned at its end."""
     errors: list[str] = field(default_factory=list)
     """Cleanup failures."""
     written: list[str] = field(default_factory=list)
@@ -52,19 +62,21 @@ class Summary:
 
     def merge(self, data: Mapping[str, Any]) -> None:
         self.used = self.used or bool(data.get("used"))
-        for name in ("builds", "checks", "failed", "removed_images", "removed_containers"):
+        for name in ("builds", "reused", "checks", "failed", "pruned", "removed_containers"):
             setattr(self, name, getattr(self, name) + int(data.get(name) or 0))
-        for name in ("kept", "errors", "written"):
+        for name in ("cached", "repositories", "errors", "written"):
             getattr(self, name).extend(str(x) for x in data.get(name) or ())
 
     def to_json(self) -> dict[str, Any]:
         return {
             "builds": self.builds,
+            "reused": self.reused,
             "checks": self.checks,
             "failed": self.failed,
-            "removed_images": self.removed_images,
+            "pruned": self.pruned,
             "removed_containers": self.removed_containers,
-            "kept": list(self.kept),
+            "cached": list(self.cached),
+            "repositories": list(self.repositories),
             "errors": list(self.errors),
             "written": list(self.written),
             "used": self.used,
@@ -73,17 +85,14 @@ class Summary:
     def lines(self, *, keep_images: bool) -> list[str]:
         if not self.used:
             return []
-        line = f"slimimage: {self.builds} image build(s), {self.checks} check(s) ({self.failed} failed)"
-        if keep_images:
-            line += (
-                f"; kept {len(self.kept)} image tag(s) (--slimimage-keep-images),"
-                f" removed {self.removed_containers} leftover container(s)"
-            )
-        else:
-            line += f"; removed {self.removed_images} image tag(s) and {self.removed_containers} leftover container(s)"
+        line = (
+            f"slimimage: {self.builds} image build(s), {self.reused} reused,"
+            f" {self.checks} check(s) ({self.failed} failed); {len(set(self.cached))} image tag(s) cached, "
+        )
+        line += "older builds kept (--slimimage-keep-images)" if keep_images else f"{self.pruned} older pruned"
+        line += f", {self.removed_containers} leftover container(s) removed"
         return [
             line,
-            *(f"slimimage: kept {tag}" for tag in sorted(self.kept)),
             *(f"slimimage: wrote {path}" for path in self.written),
             *(f"slimimage: cleanup failed: {error}" for error in self.errors),
         ]
@@ -120,6 +129,9 @@ class SlimImageSession:
         """This process's figures once the session ends, plus (on an xdist controller) its workers'."""
         self._engine: Engine | EngineUnavailable | None = None
         self._builder: ImageBuilder | None = None
+        self._builders: BuilderSet | None = None
+        self.progress: BuildDisplay | None = None
+        """Where builds show their progress (set at session start; None on an xdist worker)."""
         self._baseline: Baseline | SlimImageError | None = None
 
     # ------------------------------------------------------------------------------------ engine
@@ -138,10 +150,14 @@ class SlimImageSession:
 
     def builder(self) -> ImageBuilder:
         """The session's builder; raises :class:`EngineUnavailable` (once tried, remembered)."""
+        from pytest_slimimage.engine.builderset import BuilderSet
         from pytest_slimimage.engine.builds import ImageBuilder
 
         engine = self.engine()
         if self._builder is None:
+            self._builders = BuilderSet(
+                engine, default=self.settings.builder, buildx_builder=self.settings.buildx_builder
+            )
             layer_cache = None
             if self.cache_dir is not None:
                 from pytest_slimimage.analysis.layercache import LayerCache
@@ -158,8 +174,23 @@ class SlimImageSession:
                 observer=self.observe,
                 layer_cache=layer_cache,
                 baseline=self.growth_for,
+                progress=self.progress.started if self.progress is not None else None,
+                builder=self._builders,
             )
         return self._builder
+
+    def resolve_builder(self, requested: str | None) -> BuilderChoice:
+        """The builder a build asking for ``requested`` gets (None: the session's
+        ``--slimimage-builder``), chosen once per session; ``buildkit`` that cannot be had raises
+        :class:`~pytest_slimimage.engine.builderchoice.BuilderUnavailable` saying why."""
+        self.builder()
+        if self._builders is None:  # a builder made without one (a test's): the session's default set
+            from pytest_slimimage.engine.builderset import BuilderSet
+
+            self._builders = BuilderSet(
+                self.engine(), default=self.settings.builder, buildx_builder=self.settings.buildx_builder
+            )
+        return self._builders.resolve(requested)
 
     # ---------------------------------------------------------------------------------- baseline
     def baseline(self) -> Baseline | None:
@@ -211,6 +242,7 @@ class SlimImageSession:
                 size=image.size,
                 final_base=image.dockerfile.final_base if image.has_dockerfile else "",
                 dockerfile=image.dockerfile.path if image.has_dockerfile else "",
+                builder=image.builder,
                 layers=[
                     {"instruction": la.instruction, "size": la.size, "from_base": la.from_base}
                     for la in image.layers
@@ -265,19 +297,21 @@ class SlimImageSession:
         try:
             if builder is not None:
                 own.used = True
-                own.builds = builder.builds
+                own.builds, own.reused = builder.builds, builder.reused
+                own.cached, own.repositories = sorted(builder.tags), sorted(builder.repositories)
                 own.removed_containers = builder.remove_containers()
             if self.role != "worker" and (builder is not None or self.summary.used):
+                from pytest_slimimage.engine.buildcache import BuildCache
+
                 engine = builder.engine if builder is not None else self.engine()
                 own.used = True
-                if self.settings.keep_images:
-                    own.kept = list(engine.images_with_label(self.token))
-                else:
-                    own.removed_images = _remove_images(engine, self.token)
+                if not self.settings.keep_images:
+                    repositories = {*own.repositories, *self.summary.repositories}  # the workers' are merged
+                    own.pruned = len(BuildCache(engine).prune(repositories))
                 if self.role == "controller":
                     own.removed_containers += engine.remove_containers(self.token, label=LABEL_SESSION)
         except Exception as exc:  # a dead engine must not turn the session's end into an INTERNALERROR
-            own.errors.append(f"{type(exc).__name__}: {exc} (images are labelled {LABEL_SESSION}={self.token})")
+            own.errors.append(f"{type(exc).__name__}: {exc} (containers are labelled {LABEL_SESSION}={self.token})")
         finally:
             if self._engine is not None and not isinstance(self._engine, EngineUnavailable):
                 self._engine.close()
@@ -332,11 +366,3 @@ class SlimImageSession:
                 self.summary.written.append(str(target))
             except OSError as exc:
                 self.summary.errors.append(f"writing reports: {exc}")
-
-
-def _remove_images(engine: Engine, token: str) -> int:
-    removed = 0
-    for tag in engine.images_with_label(token):
-        engine.remove_image(tag)
-        removed += 1
-    return removed

@@ -26,6 +26,10 @@ class Settings:
     keep_images: bool = field(default=default_of("keep_images"))
     run_timeout: float = field(default=default_of("run_timeout"))
     build_timeout: float | None = field(default=default_of("build_timeout"))
+    builder: str = field(default=default_of("builder"))
+    """The builder kind images get unless they name one: ``auto``, ``buildkit`` or ``legacy``."""
+    buildx_builder: str | None = field(default=default_of("buildx_builder"))
+    """The buildx builder BuildKit builds go to (``--builder NAME``)."""
     run_limits: RunLimits = field(default_factory=RunLimits)
     baseline: Path | None = field(default=default_of("baseline"))
     """The size baseline file (absolute), when one is configured."""

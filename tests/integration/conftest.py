@@ -12,6 +12,7 @@ and named for what the image is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -32,8 +33,8 @@ STATIC_C_CONTEXT = CONTEXTS / "static-c"
 EXAMPLE = ROOT / "example_project"
 
 LABEL_SESSION = "io.github.pytest-slimimage.session"
-TAG = re.compile(r"^pytest-slimimage/(?P<name>[a-z0-9._-]+):(?P<token>[0-9a-f]+)-(?P<key>[0-9a-f]{12})$")
-"""The tags the plugin gives its images: ``pytest-slimimage/<name>:<session token>-<content key>``."""
+TAG = re.compile(r"^pytest-slimimage/(?P<name>[a-z0-9._-]+):(?P<key>[0-9a-f]{12})$")
+"""The tags the plugin gives its images, its build cache: ``pytest-slimimage/<name>:<key>``."""
 
 
 def _truthy(value: object) -> bool:
@@ -73,27 +74,32 @@ def clean_env() -> dict[str, str]:
 
 
 def session_token(image: BuiltImage) -> str:
-    """The session token in ``image``'s tag (every container and image of that session carries it)."""
-    match = TAG.match(image.tags[0]) if image.tags else None
-    assert match is not None, f"{image!r} has no pytest-slimimage tag: {image.tags}"
-    return match.group("token")
+    """The token of the session using ``image`` (its containers carry it in the session label)."""
+    return image.session
 
 
 def session_leftovers(client: docker.DockerClient, token: str) -> list[str]:
-    """Containers (any state) and images of session ``token`` that still exist, described: by the
-    session label, by the container name prefix ``slimimage-<token>``, and by the tag."""
+    """Containers (any state) of session ``token`` that still exist, by the session label and by the
+    container name prefix ``slimimage-<token>``, and any image labelled with it (the plugin labels
+    no image: its images are exactly what the Dockerfiles build, and stay as the build cache)."""
     by_label = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={token}"})
     by_name = client.containers.list(all=True, filters={"name": f"slimimage-{token}"})
     containers = {c.id: c for c in by_label + by_name}
     found = [f"container {c.name} ({c.status})" for c in containers.values()]
-    found += [
-        f"image {tag}"
-        for img in client.images.list()
-        for tag in img.tags
-        if tag.startswith("pytest-slimimage/") and f":{token}-" in tag
-    ]
     found += [f"image {img.id} (labelled)" for img in client.images.list(filters={"label": f"{LABEL_SESSION}={token}"})]
     return found
+
+
+def cache_tags(client: docker.DockerClient, name: str) -> set[str]:
+    """The plugin's build-cache tags of the fixture ``name`` on the engine."""
+    return {tag for image in client.api.images(name=f"pytest-slimimage/{name}") for tag in image["RepoTags"] or ()}
+
+
+def drop_cache(client: docker.DockerClient, name: str) -> None:
+    """Untag every build-cache tag of the fixture ``name`` (no pruning of parents: other builds' cache)."""
+    for tag in cache_tags(client, name):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_image(tag, noprune=True)
 
 
 # Shared images. The fixture's name is the image's name in failure text.

@@ -29,7 +29,7 @@ from pytest_slimimage import (
 )
 from pytest_slimimage.analysis.layercache import CACHE_FORMAT
 from tests.integration.conftest import CONTEXTS
-from tests.plugin.support import block, outcomes, plain_error, summary_lines
+from tests.plugin.support import block, cache_masked, outcomes, plain_error
 
 ANALYSIS = CONTEXTS / "analysis"
 DOCKERFILES = "tests/integration/contexts/analysis"
@@ -374,7 +374,7 @@ def test_marker_and_declarative_forms(pytester: pytest.Pytester) -> None:
 
     declared = plain_error(block(result, "x::runnable"), "pyproject.toml", "DeclaredCheckFailed").splitlines()
     assert declared[0] == "x: runnable: the #! interpreter /bin/bash of /hello.sh is not in the image"
-    assert summary_lines(result)[0].startswith("slimimage: 1 image build(s), ")
+    assert cache_masked(result)[0].startswith("slimimage: 1 image(s) built or reused, ")
 
 
 # --------------------------------------------------------------------- compilers by content, warm

@@ -1,17 +1,23 @@
-"""Nothing left behind: a whole pytest session runs containers (three time out, two never start, a
-test fails), or is interrupted mid-run, and afterwards neither its containers nor its image tags
-exist. Each inner session is a subprocess with its own token, so what it made is known exactly."""
+"""What a session leaves behind: a whole pytest session runs containers (three time out, two never
+start, a test fails), or is interrupted mid-run, and afterwards none of its containers and none of
+its temporary folders exist, while its images stay as the build cache, exactly as their
+Dockerfiles build them (no label), each tagged ``pytest-slimimage/<fixture>:<key>``; the next
+session finds them and makes no build call at all. Each inner session is a subprocess with its own
+token, so what it made is known exactly."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -23,11 +29,31 @@ from tests.integration.conftest import (
     LABEL_SESSION,
     STATIC_C_CONTEXT,
     TAG,
+    cache_tags,
     clean_env,
+    drop_cache,
     session_leftovers,
 )
 
 SLEEPER_DOCKERFILE = 'FROM busybox:latest\nCMD ["sleep", "30"]\n'
+
+COUNT_BUILDS = """
+import pathlib
+
+from pytest_slimimage.engine.builds import ImageBuilder
+
+real_build = ImageBuilder._build
+
+
+def counted(self, request, dockerfile, tag, name):
+    with pathlib.Path("build-calls.txt").open("a") as calls:
+        calls.write(f"{name}\\n")
+    return real_build(self, request, dockerfile, tag, name)
+
+
+ImageBuilder._build = counted  # a subprocess of its own: nothing to restore
+"""
+"""A conftest that writes down every call of the builder (one line per image built)."""
 
 INNER_TESTS = f"""
 import json
@@ -44,7 +70,7 @@ no_cmd = image_fixture({str(STATIC_C_CONTEXT)!r}, dockerfile="Dockerfile.nocmd")
 
 def test_record(sleeper, dynamic, no_cmd):
     images = (sleeper, dynamic, no_cmd)
-    made = {{"tags": [tag for image in images for tag in image.tags], "ids": [image.id for image in images]}}
+    made = {{"tags": [image.tag for image in images], "ids": [image.id for image in images], "token": sleeper.session}}
     pathlib.Path("made.json").write_text(json.dumps(made))
 
 
@@ -82,20 +108,24 @@ def test_marker_times_out(sleeper):
 
 @pytest.fixture
 def inner_project(pytester: pytest.Pytester) -> Path:
-    """A project of its own: an ini (so it is its own rootdir) and a ``sleeper`` context."""
+    """A project of its own: an ini (so it is its own rootdir) and a ``sleeper`` context whose
+    content is new (so its first session builds it)."""
     pytester.makeini("[pytest]\n")
     context = pytester.mkdir("sleeper")
-    (context / "Dockerfile").write_text(SLEEPER_DOCKERFILE)
+    (context / "Dockerfile").write_text(SLEEPER_DOCKERFILE + f"ENV NONCE={uuid.uuid4().hex}\n")
     return pytester.path
 
 
 def remove_session(client: docker.DockerClient, token: str) -> None:
-    """Best effort, only after a failed test: remove what the inner session ``token`` left."""
+    """Best effort, only after a failed test: remove the containers the inner session ``token`` left."""
     for container in client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={token}"}):
         container.remove(force=True, v=True)
-    for image in client.images.list(filters={"label": f"{LABEL_SESSION}={token}"}):
-        for tag in image.tags:
-            client.images.remove(tag, noprune=True)
+
+
+SUMMARY = re.compile(
+    r"^slimimage: (?P<built>\d+) image build\(s\), (?P<reused>\d+) reused, 4 check\(s\) \(4 failed\);"
+    r" 3 image tag\(s\) cached, \d+ older pruned, 0 leftover container\(s\) removed$"
+)
 
 
 @pytest.fixture
@@ -108,43 +138,66 @@ def tokens(docker_client: docker.DockerClient) -> Iterator[list[str]]:
             remove_session(docker_client, token)
 
 
-def test_a_session_removes_its_containers_and_tags(
+def test_a_session_removes_its_containers_and_keeps_its_images_for_the_next(
     pytester: pytest.Pytester, inner_project: Path, docker_client: docker.DockerClient, tokens: list[str]
 ) -> None:
     pytester.makepyfile(test_inner=INNER_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rf", "--slimimage-run-timeout=2")
-    made = json.loads((inner_project / "made.json").read_text())
-    matches = [TAG.match(tag) for tag in made["tags"]]
-    assert all(matches), made
-    session_tokens = {match.group("token") for match in matches if match}
-    assert len(session_tokens) == 1
-    tokens.extend(session_tokens)
-    token = tokens[0]
+    pytester.makeconftest(COUNT_BUILDS)
+    made_by: list[dict[str, Any]] = []
+    counts: list[tuple[int, int]] = []
+    for _ in range(2):
+        calls = inner_project / "build-calls.txt"
+        calls.write_text("")
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rf", "--slimimage-run-timeout=2")
+        made = json.loads((inner_project / "made.json").read_text())
+        tokens.append(made["token"])
+        result.assert_outcomes(passed=6, failed=2)
+        result.stdout.fnmatch_lines(
+            [
+                "E   sleeper: runs: timed out after 1s (killed)",
+                "FAILED test_inner.py::test_fails_on_purpose - *",
+                "FAILED test_inner.py::test_marker_times_out - *",
+            ]
+        )
+        line = next(line for line in result.outlines if re.match(r"slimimage: \d+ image build", line))
+        summary = SUMMARY.match(line)
+        assert summary is not None, line
+        made_by.append(made)
+        counts.append((int(summary["built"]), int(summary["reused"])))
+        # the summary counts the builder's calls
+        assert len(calls.read_text().split()) == counts[-1][0], (calls.read_text(), line)
 
-    result.assert_outcomes(passed=6, failed=2)
-    result.stdout.fnmatch_lines(
-        [
-            "E   sleeper: runs: timed out after 1s (killed)",
-            "slimimage: 3 image build(s), 4 check(s) (4 failed); removed 3 image tag(s) and 0 leftover container(s)",
-            "FAILED test_inner.py::test_fails_on_purpose - *",
-            "FAILED test_inner.py::test_marker_times_out - *",
-        ]
-    )
-    assert session_leftovers(docker_client, token) == []
-    assert docker_client.containers.list(all=True, filters={"name": f"slimimage-{token}"}) == []
-    for image_id in made["ids"]:
-        with pytest.raises(docker.errors.ImageNotFound):
-            docker_client.images.get(image_id)
+        # nothing of the session is left but its images: no container, no temporary folder
+        token = made["token"]
+        assert session_leftovers(docker_client, token) == []
+        assert docker_client.containers.list(all=True, filters={"name": f"slimimage-{token}"}) == []
+        assert not (Path(tempfile.gettempdir()) / f"pytest-slimimage-{token}").exists()
+        # its images stay, each tagged as its fixture's build, exactly as the Dockerfile builds it
+        for tag, image_id in zip(made["tags"], made["ids"], strict=True):
+            assert TAG.match(tag), tag
+            image = docker_client.images.get(tag)
+            assert image.id == image_id
+            assert LABEL_SESSION not in (image.labels or {})
+
+    (first_built, first_reused), second = counts
+    assert first_built >= 1  # the sleeper's content is new
+    assert first_built + first_reused == 3
+    # the second session finds all three by their keys: the same images, and not one build call
+    assert second == (0, 3)
+    assert (made_by[1]["tags"], made_by[1]["ids"]) == (made_by[0]["tags"], made_by[0]["ids"])
+    assert made_by[0]["token"] != made_by[1]["token"]
+    assert made_by[0]["tags"][0] in cache_tags(docker_client, "sleeper")
     # noprune: the base image and the build cache of other images are still there
     docker_client.images.get("busybox:latest")
     docker_client.images.get("gcc:latest")
 
 
 def test_an_interrupted_session_removes_its_running_container(
-    inner_project: Path, docker_client: docker.DockerClient, tokens: list[str]
+    inner_project: Path, docker_client: docker.DockerClient, tokens: list[str], request: pytest.FixtureRequest
 ) -> None:
     """Ctrl-C while a container runs: the run's own clean-up removes it, the session removes its tag."""
     fixture = f"sleeper_{uuid.uuid4().hex[:8]}"  # its containers are named slimimage-<token>-<fixture>-<random>
+    request.addfinalizer(lambda: drop_cache(docker_client, fixture))
     (inner_project / "test_interrupted.py").write_text(
         "from pytest_slimimage import image_fixture\n\n"
         f'{fixture} = image_fixture("sleeper")\n\n\n'
@@ -175,7 +228,13 @@ def test_an_interrupted_session_removes_its_running_container(
             proc.communicate()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
-    assert "slimimage: 1 image build(s), 0 check(s) (0 failed); removed 1 image tag(s)" in output
+    assert re.search(
+        r"^slimimage: [01] image build\(s\), [01] reused, 0 check\(s\) \(0 failed\); 1 image tag\(s\) cached, ",
+        output,
+        re.M,
+    ), output
     assert session_leftovers(docker_client, tokens[0]) == []
     with pytest.raises(docker.errors.NotFound):
         docker_client.containers.get(str(running[0].id))
+    # the image stays as the fixture's build cache (this test's fixture name is its own: drop it)
+    assert len(cache_tags(docker_client, fixture)) == 1

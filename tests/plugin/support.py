@@ -84,5 +84,26 @@ def plain_error(lines: list[str], path: str, kind: str) -> str:
     return "\n".join(line[4:] for line in lines if line.startswith("E   "))
 
 
+PROGRESS_LINE = re.compile(r"^slimimage: (building|built) ")
+"""A build's progress line (``slimimage: building hello (Dockerfile) ...``, ``slimimage: built
+hello in 3.2s (buildkit)``), written while the tests run: not part of the summary."""
+
+
 def summary_lines(result: pytest.RunResult) -> list[str]:
-    return [line for line in result.outlines if line.startswith("slimimage:")]
+    """The ``slimimage:`` lines of the terminal summary (progress lines left out)."""
+    return [line for line in result.outlines if line.startswith("slimimage:") and not PROGRESS_LINE.match(line)]
+
+
+_BUILT_REUSED = re.compile(r"^slimimage: (\d+) image build\(s\), (\d+) reused, ")
+_PRUNED = re.compile(r"; (\d+) image tag\(s\) cached, \d+ older pruned, ")
+
+
+def cache_masked(result: pytest.RunResult) -> list[str]:
+    """:func:`summary_lines`, with what depends on the engine's build cache that earlier sessions
+    left (whether an image was built or reused, how many older builds were pruned) masked: the
+    first line reads ``slimimage: <N> image(s) built or reused, ...; ... cached, <n> older pruned, ...``."""
+    lines = summary_lines(result)
+    if lines and (match := _BUILT_REUSED.match(lines[0])):
+        first = f"slimimage: {int(match[1]) + int(match[2])} image(s) built or reused, " + lines[0][match.end() :]
+        lines[0] = _PRUNED.sub(r"; \1 image tag(s) cached, <n> older pruned, ", first)
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.plugin.support import EXEC_FORM_DOCKERFILE, block, outcomes, plain_error, write_context
+from tests.plugin.support import EXEC_FORM_DOCKERFILE, block, cache_masked, outcomes, plain_error, write_context
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -59,25 +59,37 @@ def test_dockerfile_syntax_error_names_file_and_line(pytester: pytest.Pytester) 
     assert len(message.splitlines()) <= 3, message
 
 
-def test_failing_build_names_the_step_and_keeps_the_log(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("builder", ["legacy", "buildkit"])
+def test_failing_build_names_the_step_and_keeps_the_log(pytester: pytest.Pytester, builder: str) -> None:
+    pytester.makeini(f"[pytest]\nslimimage_builder = {builder}\n")
     write_context(pytester, "broken", "FROM busybox:latest\nRUN exit 3\n")
     result = run_with_broken(pytester, "broken")
     lines = block(result, "ERROR at setup of test_broken")
     message = plain_error(lines, "test_input.py", "ImageBuildError")
     assert message.startswith("building broken/Dockerfile failed: "), message
-    assert "returned a non-zero code: 3" in message.splitlines()[0]
-    assert "failing step: Step 2/" in message
-    assert next(line for line in message.splitlines() if "failing step:" in line).endswith(": RUN exit 3")
+    step = next(line for line in message.splitlines() if "failing step:" in line)
+    if builder == "legacy":
+        assert "returned a non-zero code: 3" in message.splitlines()[0]
+        assert step.startswith("  failing step: Step 2/") and step.endswith(": RUN exit 3"), step
+    else:
+        assert message.splitlines()[0].endswith("exit code: 3"), message
+        assert step.startswith("  failing step: #") and step.endswith(" [2/2] RUN exit 3"), step
 
     output = result.outlines
     log_heading = [i for i, line in enumerate(output) if line.strip("- ") == "slimimage build log"]
     assert len(log_heading) == 1, result.stdout.str()
     log = output[log_heading[0] + 1 :]
-    assert log[0].startswith("Step 1/"), log
-    assert any(line.endswith(": RUN exit 3") and line.startswith("Step 2/") for line in log)
-    assert any("returned a non-zero code: 3" in line for line in log)
+    if builder == "legacy":
+        assert log[0].startswith("Step 1/"), log
+        assert any(line.endswith(": RUN exit 3") and line.startswith("Step 2/") for line in log)
+        assert any("returned a non-zero code: 3" in line for line in log)
+    else:
+        assert log[0].startswith("#1 [internal] load build definition"), log
+        assert any(line.startswith("#") and line.endswith(" [2/2] RUN exit 3") for line in log)
+        assert any(line.endswith("exit code: 3") for line in log)
 
-    # The failed build counts, and only the healthy image had a tag to remove.
-    assert [line for line in output if line.startswith("slimimage:")] == [
-        "slimimage: 2 image build(s), 2 check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
+    # The failed build counts, and only the healthy image is tagged as the build cache.
+    assert cache_masked(result) == [
+        "slimimage: 2 image(s) built or reused, 2 check(s) (0 failed); 1 image tag(s) cached, <n> older pruned,"
+        " 0 leftover container(s) removed"
     ]

@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from pytest_slimimage.sizes import format_size
-from tests.plugin.support import SUITE_WORD, block, outcomes, plain_error, summary_lines
+from tests.plugin.support import SUITE_WORD, block, cache_masked, outcomes, plain_error
 
 HELLO_DOCKERFILE = f'FROM busybox:latest\nCOPY payload /payload\nCMD ["echo", "{SUITE_WORD}"]\n'
 SHELL_DOCKERFILE = f"FROM busybox:latest\nCMD echo {SUITE_WORD}\n"
@@ -144,7 +144,8 @@ def test_without_the_plugin_nothing_is_collected(pytester: pytest.Pytester) -> N
             '[tool.slimimage.images.hello]\ncontext = "hello"\nmax_sise = "10MB"\n',
             "{path} [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
             " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint,"
-            " runnable, max_waste, runs, context, image, dockerfile, target, build_args",
+            " runnable, max_waste, runs, context, image, archive, dockerfile, target, build_args, builder, secrets,"
+            " platform, no_cache",
         ),
         (
             "pyproject",
@@ -243,10 +244,10 @@ def test_a_repository_with_only_the_table_gets_its_verdicts(
         ]
     )
 
-    (first, *_rest) = summary_lines(result)
-    assert (
-        first
-        == "slimimage: 2 image build(s), 9 check(s) (2 failed); removed 2 image tag(s) and 0 leftover container(s)"
+    (first, *_rest) = cache_masked(result)
+    assert first == (
+        "slimimage: 2 image(s) built or reused, 9 check(s) (2 failed); 2 image tag(s) cached, <n> older pruned,"
+        " 0 leftover container(s) removed"
     )
 
     # JUnit XML: the image's facts as properties of each declarative item
@@ -282,7 +283,7 @@ def test_declared_images_share_a_build_with_fixtures(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest("-k", "hello", "-W", "ignore::pytest.PytestAssertRewriteWarning")
     result.assert_outcomes(passed=7, warnings=1)  # the SlimImageWarning of warn_size, and nothing else
-    assert summary_lines(result)[0].startswith("slimimage: 1 image build(s), 7 check(s) (0 failed)")
+    assert cache_masked(result)[0].startswith("slimimage: 1 image(s) built or reused, 7 check(s) (0 failed)")
 
 
 STAGES_DOCKERFILE = """\

@@ -70,7 +70,7 @@ def test_an_existing_image_is_checked_and_left_in_place(
     missing = plain_error(block(result, "test_missing_image"), "test_existing.py", "SlimImageError")
     assert missing.startswith("image 'slimimage-prebuilt-missing-")
     assert missing.endswith("is not on the engine: build or pull it before the tests (pytest-slimimage never pulls)")
-    result.stdout.fnmatch_lines(["slimimage: 0 image build(s), * removed 0 image tag(s)*"])
+    result.stdout.fnmatch_lines(["slimimage: 0 image build(s), 0 reused, *; 0 image tag(s) cached, 0 older pruned, *"])
     assert prebuilt in docker_engine.images.get(prebuilt).tags  # not removed: the plugin did not make it
 
 

@@ -11,10 +11,10 @@ from tests.plugin.support import (
     SUITE_WORD,
     block,
     blocks,
+    cache_masked,
     masked_blocks,
     outcomes,
     plain_error,
-    summary_lines,
     write_context,
 )
 
@@ -54,8 +54,9 @@ def test_runs_with_args(good):
     )
     result = project.runpytest("-rA")
     result.assert_outcomes(passed=2)
-    assert summary_lines(result) == [
-        "slimimage: 1 image build(s), 6 check(s) (0 failed); removed 1 image tag(s) and 0 leftover container(s)"
+    assert cache_masked(result) == [
+        "slimimage: 1 image(s) built or reused, 6 check(s) (0 failed); 1 image tag(s) cached, <n> older pruned,"
+        " 0 leftover container(s) removed"
     ]
 
 
@@ -88,7 +89,7 @@ def test_shell(shell):
     # the failing test's report carries the image's build log
     assert any(line.startswith("-") and "slimimage build log: shell (pytest-slimimage/shell:" in line
                for line in result.outlines)  # fmt: skip
-    assert summary_lines(result)[0].startswith("slimimage: 1 image build(s), 4 check(s) (3 failed);")
+    assert cache_masked(result)[0].startswith("slimimage: 1 image(s) built or reused, 4 check(s) (3 failed);")
 
 
 def test_choosing_the_image(project: pytest.Pytester) -> None:

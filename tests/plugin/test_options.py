@@ -15,6 +15,8 @@ OPTIONS = (
     "--slimimage-keep-images",
     "--slimimage-run-timeout=SECONDS",
     "--slimimage-build-timeout=SECONDS",
+    "--slimimage-builder=BUILDER",
+    "--slimimage-buildx-builder=NAME",
     "--slimimage-baseline=PATH",
     "--slimimage-update-baseline",
     "--slimimage-report=PATH",
@@ -26,6 +28,8 @@ INI_KEYS = (
     "slimimage_keep_images",
     "slimimage_run_timeout",
     "slimimage_build_timeout",
+    "slimimage_builder",
+    "slimimage_buildx_builder",
     "slimimage_baseline",
     "slimimage_report",
     "slimimage_markdown",
@@ -135,6 +139,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
         ("--slimimage-run-timeout", "inf", "expected a number of seconds, got 'inf'"),
         ("--slimimage-build-timeout", "soon", "expected a number of seconds, got 'soon'"),
         ("--slimimage-build-timeout", "0", "expected a positive number of seconds, got '0'"),
+        ("--slimimage-builder", "fast", "expected auto, buildkit or legacy, got 'fast'"),
+        ("--slimimage-buildx-builder", " ", "expected a name, got ' '"),
     ],
 )
 def test_bad_option_value_is_a_usage_error(pytester: pytest.Pytester, option: str, value: str, message: str) -> None:
@@ -153,6 +159,7 @@ def test_bad_option_value_is_a_usage_error(pytester: pytest.Pytester, option: st
         ("slimimage_build_timeout", "-5", "slimimage_build_timeout: expected a positive number of seconds, got '-5'"),
         ("slimimage_require_engine", "maybe", "slimimage_require_engine: expected true or false, got 'maybe'"),
         ("slimimage_keep_images", "2", "slimimage_keep_images: expected true or false, got '2'"),
+        ("slimimage_builder", "kaniko", "slimimage_builder: expected auto, buildkit or legacy, got 'kaniko'"),
     ],
 )
 def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester, key: str, value: str, message: str) -> None:
@@ -212,6 +219,17 @@ def test_settings_option_over_ini_over_default(pytester: pytest.Pytester) -> Non
         .settings
     )
     assert (from_option.run_timeout, from_option.build_timeout) == (2.5, 60.0)
+
+
+def test_builder_settings_option_over_ini_over_default(pytester: pytest.Pytester) -> None:
+    defaults = pytester.parseconfigure().stash[SESSION_KEY].settings
+    assert (defaults.builder, defaults.buildx_builder) == ("auto", None)
+    pytester.makeini("[pytest]\nslimimage_builder = Legacy\nslimimage_buildx_builder = ci-builder\n")
+    from_ini = pytester.parseconfigure().stash[SESSION_KEY].settings
+    assert (from_ini.builder, from_ini.buildx_builder) == ("legacy", "ci-builder")
+    config = pytester.parseconfigure("--slimimage-builder=buildkit", "--slimimage-buildx-builder", "remote")
+    from_option = config.stash[SESSION_KEY].settings
+    assert (from_option.builder, from_option.buildx_builder) == ("buildkit", "remote")
 
 
 def test_nothing_set_is_the_tables_defaults(pytester: pytest.Pytester) -> None:

@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from pytest_slimimage.report import REPORT_SCHEMA
-from tests.plugin.support import SUITE_WORD, outcomes, summary_lines
+from tests.plugin.support import SUITE_WORD, cache_masked, outcomes
 
 pytestmark = pytest.mark.usefixtures("docker_engine")
 
@@ -84,14 +84,20 @@ def test_every_report_of_one_run(project: pytest.Pytester) -> None:
     # terminal: a table, one row per image, after the run
     start = result.outlines.index(next(line for line in result.outlines if re.fullmatch(r"-+ slimimage -+", line)))
     header, rule, declared, fixtured, *_ = result.outlines[start + 1 :]
-    assert header.split() == ["image", "size", "budget", "headroom", "vs", "baseline", "final", "base", "checks"]
+    assert header.split() == [
+        "image", "size", "budget", "headroom", "vs", "baseline", "final", "base", "builder", "checks"
+    ]  # fmt: skip
     assert set(rule) == {"-", " "}
-    assert re.fullmatch(rf"declared  +{SIZE} +10MB +{SIZE} \(80%\) +- +busybox:latest +2 passed", declared), declared
+    builder = "(buildkit|legacy)"  # auto: BuildKit where a docker client here runs it
     assert re.fullmatch(
-        rf"fixtured  +{SIZE} +1kB +over {SIZE} +- +busybox:latest +1 passed, 1 failed \(max_size\)", fixtured
+        rf"declared  +{SIZE} +10MB +{SIZE} \(80%\) +- +busybox:latest +{builder} +2 passed", declared
+    ), declared
+    assert re.fullmatch(
+        rf"fixtured  +{SIZE} +1kB +over {SIZE} +- +busybox:latest +{builder} +1 passed, 1 failed \(max_size\)", fixtured
     ), fixtured
-    assert summary_lines(result) == [
-        "slimimage: 2 image build(s), 4 check(s) (1 failed); removed 2 image tag(s) and 0 leftover container(s)",
+    assert cache_masked(result) == [
+        "slimimage: 2 image(s) built or reused, 4 check(s) (1 failed); 2 image tag(s) cached, <n> older pruned,"
+        " 0 leftover container(s) removed",
         f"slimimage: wrote {out / 'report.json'}",
         f"slimimage: wrote {out / 'sizes.md'}",
         f"slimimage: wrote {out / 'sizes.svg'}",
@@ -109,6 +115,7 @@ def test_every_report_of_one_run(project: pytest.Pytester) -> None:
     assert images["declared"]["layers"][-1]["size"] == 10_000
     assert images["fixtured"]["headroom"] == 1_000 - images["fixtured"]["size"]
     assert images["declared"]["dockerfile"] == "declared/Dockerfile"
+    assert images["declared"]["builder"] in ("buildkit", "legacy")  # auto: BuildKit where a client here runs it
     assert set(report["meta"]) == {"duration", "session", "exitstatus"}
     assert report["meta"]["exitstatus"] == 1
 
@@ -117,11 +124,12 @@ def test_every_report_of_one_run(project: pytest.Pytester) -> None:
     assert markdown[:4] == [
         "### Image sizes (pytest-slimimage)",
         "",
-        "| image | size | budget | of budget | vs baseline | final base | checks |",
-        "|---|--:|--:|---|--:|---|---|",
+        "| image | size | budget | of budget | vs baseline | final base | builder | checks |",
+        "|---|--:|--:|---|--:|---|---|---|",
     ]
     assert re.fullmatch(
-        rf"\| `declared` \| {SIZE} \| 10MB \| `[█▏▎▍▌▋▊▉]{{3,4}}·{{16}}` 20% \| - \| busybox:latest \| ✅ 2 passed \|",
+        rf"\| `declared` \| {SIZE} \| 10MB \| `[█▏▎▍▌▋▊▉]{{3,4}}·{{16}}` 20% \| - \| busybox:latest"
+        r" \| (buildkit|legacy) \| ✅ 2 passed \|",
         markdown[4],
     ), markdown[4]
     assert re.match(rf"\| `fixtured` \| {SIZE} \| 1kB \| ", markdown[5]), markdown[5]
@@ -176,7 +184,7 @@ def test_short_summary_under_q(project: pytest.Pytester) -> None:
 def test_no_table_under_qq(project: pytest.Pytester) -> None:
     result = project.runpytest("-qq", "-p", "no:randomly")
     assert not [line for line in result.outlines if re.fullmatch(r"-+ slimimage -+", line)]
-    assert summary_lines(result)[0].startswith("slimimage: 2 image build(s), 4 check(s) (1 failed)")
+    assert cache_masked(result)[0].startswith("slimimage: 2 image(s) built or reused, 4 check(s) (1 failed)")
 
 
 def test_report_paths_from_ini_relative_to_the_rootdir(

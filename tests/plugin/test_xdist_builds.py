@@ -1,12 +1,15 @@
-"""Under ``pytest -n 2`` each unique image is built once across the workers (a file lock and a
-shared record in a folder the controller hands them), and the controller merges the workers'
+"""Under ``pytest -n 2`` each unique image is found or built once across the workers (a file lock
+and a shared record in a folder the controller hands them), and the controller merges the workers'
 reports: the same verdicts and report rows as a serial run, no row duplicated or lost, and the
-``slimimage: N image build(s)`` line sums the workers' real builds."""
+``slimimage: N image build(s), M reused`` line sums the workers' real builds and reuses. A file no
+Dockerfile reads (``nonce.txt``) is new before each cold run: the content key changes, the image
+does not, so each run must build (once per image) and the next, unchanged, run must not."""
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +101,13 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-rA", "-p", "no:randomly", "--slimimage-report", "report.json", *args)
 
 
+def new_content(pytester: pytest.Pytester) -> None:
+    """A new content key for both images (a file in their contexts that no Dockerfile reads): the
+    plugin finds neither in its build cache, and the builder makes the same images again."""
+    for name in ("small", "large"):
+        (pytester.path / name / "nonce.txt").write_text(uuid.uuid4().hex)
+
+
 def rows(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     """The JSON report's rows, without the ids' and the session's particulars."""
     report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
@@ -110,6 +120,7 @@ def table(result: pytest.RunResult) -> list[str]:
 
 
 def test_parallel_runs_match_the_serial_run_and_build_each_image_once(project: pytest.Pytester) -> None:
+    new_content(project)
     serial = run(project)
     assert outcomes(serial) == EXPECTED
     serial_rows = rows(project)
@@ -122,12 +133,13 @@ def test_parallel_runs_match_the_serial_run_and_build_each_image_once(project: p
     }
     assert serial_rows[1]["delta"] == serial_rows[1]["size"] - 1_000_000
     assert serial_rows[2]["delta"] == serial_rows[2]["size"] - 100_000_000
-    built_once = "slimimage: 2 image build(s), 11 check(s) (2 failed); removed 2 image tag(s)"
+    built_once = "slimimage: 2 image build(s), 0 reused, 11 check(s) (2 failed); 2 image tag(s) cached, "
     assert summary_lines(serial)[0].startswith(built_once), summary_lines(serial)
 
     for dist in ("load", "loadfile"):
         # load: the default; loadfile: pyproject.toml on one worker, test_images.py on the other,
         # so both workers need both images at once
+        new_content(project)
         parallel = run(project, "-v", "-n", "2", "--dist", dist)
         assert outcomes(parallel) == EXPECTED, dist
         assert rows(project) == serial_rows, dist
@@ -136,6 +148,13 @@ def test_parallel_runs_match_the_serial_run_and_build_each_image_once(project: p
         workers = {match.group(1) for line in parallel.outlines if (match := re.match(r"\[(gw\d)\] ", line))}
         assert workers == {"gw0", "gw1"}, (dist, parallel.outlines)
         assert "INTERNALERROR" not in parallel.stdout.str() + parallel.stderr.str()
+
+    # unchanged: found by their keys, once across the workers, and not built
+    warm = run(project, "-n", "2")
+    assert outcomes(warm) == EXPECTED
+    assert rows(project) == serial_rows
+    reused_once = "slimimage: 0 image build(s), 2 reused, 11 check(s) (2 failed); 2 image tag(s) cached, "
+    assert summary_lines(warm)[0].startswith(reused_once), summary_lines(warm)
 
 
 def test_parallel_update_baseline_writes_every_image(project: pytest.Pytester) -> None:

@@ -136,7 +136,19 @@ def test_pytest_is_imported_only_by_the_glue_and_the_entry_point() -> None:
     assert outside == {}
 
 
-CORE = ("dockerfile", "analysis", "checks", "errors", "sizes", "labels", "facts", "baseline", "report", "fileio")
+CORE = (
+    "dockerfile",
+    "analysis",
+    "checks",
+    "errors",
+    "sizes",
+    "labels",
+    "facts",
+    "baseline",
+    "report",
+    "fileio",
+    "buildinputs",
+)
 
 
 @pytest.mark.parametrize("layer", CORE)

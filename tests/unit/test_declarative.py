@@ -144,7 +144,8 @@ def test_unknown_image_key_with_did_you_mean(tmp_path: Path) -> None:
     assert error(tmp_path, "pyproject.toml", text) == (
         "pyproject.toml [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
         " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable,"
-        " max_waste, runs, context, image, dockerfile, target, build_args"
+        " max_waste, runs, context, image, archive, dockerfile, target, build_args, builder, secrets, platform,"
+        " no_cache"
     )
 
 
@@ -217,12 +218,40 @@ def test_a_bad_global_default_is_reported_once_where_it_is_written(tmp_path: Pat
         ('build_args = "A=1"\nexec_form = true', "build_args expects a table of strings, got 'A=1'"),
         ("build_args = { A = [1] }\nexec_form = true", "build_args expects a table of strings, got {'A': [1]}"),
         ("exec_form = false", "declares no check (give max_size, final_base, exec_form, no_compilers, runs, ...)"),
+        ('builder = "kaniko"\nexec_form = true', "builder: expected auto, buildkit or legacy, got 'kaniko'"),
+        ('platform = "amd64"\nexec_form = true', "platform: expected a platform os/arch[/variant] such as"),
+        ('secrets = "tok"\nexec_form = true', "secrets: expected a mapping of secret id to file path, got 'tok'"),
+        ("secrets = { tok = 1 }\nexec_form = true", "secrets: secret 'tok': expected a file path, got 1"),
+        ('no_cache = "yes"\nexec_form = true', "no_cache expects true or false, got 'yes'"),
     ],
 )
 def test_bad_values_name_the_file_the_image_and_the_key(tmp_path: Path, keys: str, message: str) -> None:
     text = f'[tool.slimimage.images.hello]\ncontext = "hello"\n{keys}\n'
     assert error(tmp_path, "pyproject.toml", text).startswith(
         f"pyproject.toml [tool.slimimage.images.hello]: {message}"
+    )
+
+
+def test_builder_secrets_platform_and_no_cache(tmp_path: Path) -> None:
+    text = (
+        "[images.app]\ncontext = 'app'\nbuilder = 'BuildKit'\nsecrets = { npmrc = 'secrets/npmrc' }\n"
+        "platform = 'linux/arm64'\nno_cache = true\nexec_form = true\n"
+    )
+    (decl,) = load(tmp_path, "slimimage.toml", text).images
+    assert (decl.builder, dict(decl.secrets), decl.platform, decl.no_cache) == (
+        "buildkit",
+        {"npmrc": "secrets/npmrc"},
+        "linux/arm64",
+        True,
+    )
+    (plain,) = load(tmp_path, "slimimage.toml", "[images.app]\ncontext = 'app'\nexec_form = true\n").images
+    assert (plain.builder, dict(plain.secrets), plain.platform, plain.no_cache) == (None, {}, None, False)
+
+
+def test_build_inputs_are_not_for_an_existing_image(tmp_path: Path) -> None:
+    text = "[images.app]\nimage = 'app:1'\nbuilder = 'legacy'\nno_cache = true\nexec_form = true\n"
+    assert error(tmp_path, "slimimage.toml", text) == (
+        "slimimage.toml [images.app]: builder, no_cache apply to a build (context), not to an existing image"
     )
 
 

@@ -131,8 +131,11 @@ def test_executable(kind: str, mode: int, executable: bool) -> None:
         ("/bin/sh -c apt-get   install\n   -y gcc", "RUN apt-get install -y gcc"),
         ("|1 A=b /bin/sh -c make", "RUN make"),
         ("|2 A=b C=d /bin/sh -c make install", "RUN make install"),
-        ("RUN /bin/sh -c go build . # buildkit", "RUN /bin/sh -c go build . # buildkit"),
-        ("COPY /hello /hello # buildkit", "COPY /hello /hello # buildkit"),
+        ("RUN /bin/sh -c go build . # buildkit", "RUN go build ."),
+        ("RUN |1 X=1 /bin/sh -c echo $X > /z # buildkit", "RUN echo $X > /z"),
+        ("RUN |2 A=1 B=2 make # buildkit", "RUN make"),  # exec form: no shell
+        ("COPY /hello /hello # buildkit", "COPY /hello /hello"),
+        ("ADD x.tar / # buildkit", "ADD x.tar /"),
         ("", "(imported layer, no instruction recorded)"),
         ("   ", "(imported layer, no instruction recorded)"),
     ],

@@ -47,6 +47,7 @@ def hello() -> ImageRecord:
         checks={"max_size": "passed", "max_growth": "failed", "exec_form": "passed"},
         failures={"max_growth": "hello: max_growth: grew +61.9kB (+8.8%) over its baseline of 700kB"},
         layers=[{"instruction": "COPY file:abc in /hello", "size": 761_896, "from_base": False}],
+        builder="buildkit",
     )
 
 
@@ -60,6 +61,7 @@ def api() -> ImageRecord:
         limit=80_000_000,
         warn_size=60_000_000,
         checks={"max_size": "passed"},
+        builder="legacy",
     )
 
 
@@ -119,12 +121,12 @@ def test_merge_records_folds_what_each_worker_saw() -> None:
 # ----------------------------------------------------------------------------------------- terminal
 def test_terminal_table() -> None:
     assert terminal_lines(records()) == [
-        "image     size  budget     headroom      vs baseline  final base                checks",
-        "  ".join(["------", "------", "------", "-----------", "---------------", "-" * 24, "-" * 31]),
-        "api|v2    61MB    80MB   19MB (24%)                -  gcr.io/distroless/static  1 passed",
-        "hello    762kB     1MB  238kB (24%)  +61.9kB (+8.8%)  scratch                   "
+        "image     size  budget     headroom      vs baseline  final base                builder   checks",
+        "  ".join(["------", "------", "------", "-----------", "---------------", "-" * 24, "-" * 8, "-" * 31]),
+        "api|v2    61MB    80MB   19MB (24%)                -  gcr.io/distroless/static  legacy    1 passed",
+        "hello    762kB     1MB  238kB (24%)  +61.9kB (+8.8%)  scratch                   buildkit  "
         "2 passed, 1 failed (max_growth)",
-        "plain   2.01MB       -            -                -  busybox:latest            -",
+        "plain   2.01MB       -            -                -  busybox:latest            -         -",
     ]
 
 
@@ -148,6 +150,7 @@ def test_terminal_over_budget_and_shrunk() -> None:
         "over 2.28MB",
         "-20kB (-0.9%)",
         "-",
+        "-",
         "0 passed, 1 failed (max_size)",
     ]
 
@@ -162,12 +165,13 @@ def test_markdown_table_with_bars() -> None:
     assert markdown_report(records()).splitlines() == [
         "### Image sizes (pytest-slimimage)",
         "",
-        "| image | size | budget | of budget | vs baseline | final base | checks |",
-        "|---|--:|--:|---|--:|---|---|",
-        "| `api\\|v2` | 61MB | 80MB | `███████████████▎····` 76% | - | gcr.io/distroless/static | ✅ 1 passed |",
-        "| `hello` | 762kB | 1MB | `███████████████▏····` 76% | +61.9kB (+8.8%) | scratch"
+        "| image | size | budget | of budget | vs baseline | final base | builder | checks |",
+        "|---|--:|--:|---|--:|---|---|---|",
+        "| `api\\|v2` | 61MB | 80MB | `███████████████▎····` 76% | - | gcr.io/distroless/static | legacy"
+        " | ✅ 1 passed |",
+        "| `hello` | 762kB | 1MB | `███████████████▏····` 76% | +61.9kB (+8.8%) | scratch | buildkit"
         " | ❌ 2 passed, 1 failed (max_growth) |",
-        "| `plain` | 2.01MB | - | `▋···················` | - | busybox:latest | - |",
+        "| `plain` | 2.01MB | - | `▋···················` | - | busybox:latest | - | - |",
     ]
 
 
@@ -189,11 +193,11 @@ def test_markdown_bar_glyphs(size: int, limit: int, bar: str) -> None:
 def test_markdown_rows_have_as_many_cells_as_the_header() -> None:
     lines = markdown_report(records()).splitlines()[2:]
     counts = {line.replace("\\|", "").count("|") for line in lines}
-    assert counts == {8}
+    assert counts == {9}
 
 
 def test_markdown_without_images() -> None:
-    assert markdown_report([]).splitlines()[-1] == "| (no images) | | | | | | |"
+    assert markdown_report([]).splitlines()[-1] == "| (no images) | | | | | | | |"
 
 
 # ---------------------------------------------------------------------------------------------- SVG
@@ -306,7 +310,8 @@ def test_controller_merges_workers_without_duplicates_or_losses(tmp_path: Path) 
     assert merged[0].checks == {"max_size": "passed", "max_growth": "failed"}
     assert (merged[0].limit, merged[0].max_growth) == (1_000_000, "5%")
     assert (state.summary.builds, state.summary.checks, state.summary.failed) == (2, 6, 2)
-    assert state.summary.lines(keep_images=False)[0].startswith("slimimage: 2 image build(s), 6 check(s) (2 failed)")
+    first = state.summary.lines(keep_images=False)[0]
+    assert first.startswith("slimimage: 2 image build(s), 0 reused, 6 check(s) (2 failed)")
 
 
 def test_controller_writes_the_merged_reports(tmp_path: Path) -> None:
@@ -374,3 +379,13 @@ def test_a_report_that_cannot_be_written_does_not_cost_the_others(tmp_path: Path
     assert state.summary.written == [str(tmp_path / "sizes.md")]
     (error,) = state.summary.errors
     assert error.startswith(f"writing reports: [Errno 17] File exists: {str(blocker)!r}")
+
+
+def test_the_builder_is_a_column_merged_like_the_other_facts() -> None:
+    worker = ImageRecord("hello", image_id("a"), 761_896, builder="buildkit")
+    controller = ImageRecord("hello", image_id("a"), 761_896)
+    (merged,) = merge_records([controller, worker])
+    assert merged.builder == "buildkit"
+    assert json.loads(json_report([merged]))["images"][0]["builder"] == "buildkit"
+    with pytest.raises(ValueError, match="a check cannot set the report column 'builder'"):
+        merged.set_columns({"builder": "legacy"})
