@@ -4,7 +4,8 @@ Parsing (line continuations, comments) is dockerfile-parse's; this module adds w
 lacks: stages as objects, ARG substitution in FROM as Docker does it (``${X:-default}``,
 errors for ARGs without a value; :mod:`.variables` expands), heredoc bodies kept inside
 their instruction, ``FROM <stage>`` chains followed to the external base, ``--target``,
-the stages a build needs and where their WORKDIR is, instruction flags, exec-form
+the stages a build needs and where their WORKDIR is, instruction flags, heredocs and the
+automatic platform ARGs an instruction uses, the parser directives (``# syntax=``), exec-form
 detection that is stricter than dockerfile-parse (which accepts ``CMD ['./hello']``,
 Docker does not), and errors that say what and where. The lint rules read these facts.
 Pure: no pytest, no docker.
@@ -17,7 +18,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -70,6 +71,25 @@ class Instruction:
                 return flag.split("=", 1)[1].strip("\"'")
         return None
 
+    def has_flag(self, name: str) -> bool:
+        """Whether it is given ``--<name>``, with a value or without (``COPY --link``, ``--chmod=755``)."""
+        return any(flag == f"--{name}" or flag.startswith(f"--{name}=") for flag in self.flags)
+
+    @property
+    def heredocs(self) -> tuple[str, ...]:
+        """The terminators of the heredocs a RUN, COPY or ADD opens, in order (``RUN <<EOF`` -> ``("EOF",)``;
+        ``python3 3<<'PY' <<-"SH"`` -> ``("PY", "SH")``); empty for other instructions."""
+        if self.keyword not in ("RUN", "COPY", "ADD"):
+            return ()
+        return tuple(match.group(2) for match in _HEREDOC.finditer(self.value))
+
+    @property
+    def platform_args(self) -> tuple[str, ...]:
+        """The :data:`AUTOMATIC_ARGS` its arguments use (``FROM base-${TARGETARCH}`` -> ``("TARGETARCH",)``), once
+        each, in order; its flags are not read (``FROM --platform=$BUILDPLATFORM gcc`` uses none in its image)."""
+        used = expand(self.arguments, {}, as_written=AUTOMATIC_ARGS).unsettled
+        return tuple(dict.fromkeys(name for name in used if name in AUTOMATIC_ARGS))
+
     @property
     def from_refs(self) -> tuple[str, ...]:
         """The stages or images it reads files from, as written (``COPY --from=<ref>``,
@@ -97,6 +117,15 @@ def _split_flags(value: str) -> tuple[tuple[str, ...], str]:
         rest = more[0].strip() if more else ""
     return tuple(flags), rest
 
+
+AUTOMATIC_ARGS = frozenset(
+    f"{when}{what}" for when in ("BUILD", "TARGET") for what in ("PLATFORM", "OS", "ARCH", "VARIANT")
+)
+"""BuildKit's automatic platform ARGs: ``TARGETPLATFORM``, ``TARGETOS``, ``TARGETARCH``, ``TARGETVARIANT``
+and their ``BUILD*`` twins (the legacy builder knows none of them)."""
+
+# A heredoc opener is a whole word (``<<EOF``, ``<<-"EOT"``, ``3<<X``), as BuildKit reads it; not ``<<<`` or ``1<<2``.
+_HEREDOC = re.compile(r"(?<!\S)\d*<<-?(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?!\S)")
 
 ExecFormKind = Literal["exec", "single-quoted", "invalid-array", "shell"]
 
@@ -214,6 +243,29 @@ class Dockerfile:
     platform: str | None = None
     """The platform the build targets (``linux/arm64``), when known: BuildKit's automatic
     ``TARGET*``/``BUILD*`` ARGs were resolved for it."""
+    directives: Mapping[str, str] = field(default_factory=dict)
+    """Its parser directives (``# syntax=docker/dockerfile:1``), by lower-cased name, values as written: see
+    :func:`parser_directives`."""
+
+    @property
+    def syntax(self) -> str | None:
+        """The frontend image a ``# syntax=`` directive names (``docker/dockerfile:1``); None without one."""
+        value = self.directives.get("syntax")
+        return value.split()[0] if value else None
+
+    @property
+    def instructions(self) -> tuple[Instruction, ...]:
+        """Every instruction in file order, each stage's FROM included (the ARGs before the first FROM are not
+        kept)."""
+        return tuple(ins for stage in self.stages for ins in (stage.from_instruction, *stage.instructions))
+
+    def first(self, predicate: Callable[[Instruction], bool]) -> Instruction | None:
+        """The first instruction (in file order, see :attr:`instructions`) for which ``predicate`` holds."""
+        return next((ins for ins in self.instructions if predicate(ins)), None)
+
+    def first_with_flag(self, name: str) -> Instruction | None:
+        """The first instruction given ``--<name>`` (``link``: ``COPY --link a /a``); None when none is."""
+        return self.first(lambda ins: ins.has_flag(name))
 
     @property
     def final_stage(self) -> Stage:
@@ -367,11 +419,6 @@ def _from_parts(value: str) -> tuple[str | None, str | None]:
     return words[0], name
 
 
-_AUTOMATIC_ARGS = frozenset(
-    f"{when}{what}" for when in ("BUILD", "TARGET") for what in ("PLATFORM", "OS", "ARCH", "VARIANT")
-)
-
-
 def platform_args(platform: str | None, build_platform: str | None = None) -> dict[str, str]:
     """BuildKit's automatic platform ARGs for a build targeting ``platform`` (``linux/arm64/v8``)
     on a builder of ``build_platform`` (default: the same): ``TARGETPLATFORM``, ``TARGETOS``,
@@ -395,14 +442,31 @@ def _global_args(value: str, args: dict[str, str | None], build_args: Mapping[st
     for key, default in arg_declarations(value):
         if key in build_args:
             args[key] = build_args[key]
-        elif key in _AUTOMATIC_ARGS and default is None:
+        elif key in AUTOMATIC_ARGS and default is None:
             continue
         else:
-            args[key] = None if default is None else expand(default, args, as_written=_AUTOMATIC_ARGS).text
+            args[key] = None if default is None else expand(default, args, as_written=AUTOMATIC_ARGS).text
 
 
-# A heredoc opener is a whole word (``<<EOF``, ``<<-"EOT"``, ``3<<X``), as BuildKit reads it; not ``<<<`` or ``1<<2``.
-_HEREDOC = re.compile(r"(?<!\S)\d*<<-?(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1(?!\S)")
+_DIRECTIVE = re.compile(r"([A-Za-z][A-Za-z0-9]*)\s*=\s*(.+?)\s*$")
+_DIRECTIVE_NAMES = frozenset({"syntax", "escape", "check"})
+
+
+def parser_directives(text: str) -> dict[str, str]:
+    """The parser directives of a Dockerfile's ``text`` (``# syntax=docker/dockerfile:1``), by lower-cased name,
+    values as written, read as BuildKit reads them: only the ``# name=value`` lines at the very top (after a
+    ``#!`` line, if any) count; the first other line (a blank line, an ordinary comment, an unknown directive,
+    an instruction) ends them, and a directive given twice keeps its first value."""
+    lines = text.removeprefix("\ufeff").splitlines()
+    if lines and lines[0].startswith("#!"):
+        lines = lines[1:]
+    found: dict[str, str] = {}
+    for line in lines:
+        match = _DIRECTIVE.match(line[1:].lstrip()) if line.startswith("#") else None
+        if match is None or match.group(1).lower() not in _DIRECTIVE_NAMES:
+            break
+        found.setdefault(match.group(1).lower(), match.group(2))
+    return found
 
 
 def parse_dockerfile(
@@ -441,7 +505,7 @@ def parse_dockerfile(
     stages: list[Stage] = []
     current: tuple[Instruction, str, str | None, list[Instruction]] | None = None
     global_args: dict[str, str | None] = {**platform_args(platform, build_platform)}
-    global_args.update({k: v for k, v in args.items() if k in _AUTOMATIC_ARGS})
+    global_args.update({k: v for k, v in args.items() if k in AUTOMATIC_ARGS})
     heredocs: list[str] = []  # terminators still to come (RUN <<EOF: dockerfile-parse splits the body into lines)
     for item in structure:
         if heredocs:
@@ -459,13 +523,12 @@ def parse_dockerfile(
             continue
         if ins.keyword not in KNOWN_INSTRUCTIONS:
             raise DockerfileError(f"{path}:{ins.line}: unknown instruction {ins.keyword!r}: {ins.text}")
-        if ins.keyword in ("RUN", "COPY", "ADD"):
-            heredocs = [m.group(2) for m in _HEREDOC.finditer(ins.value)]
+        heredocs = list(ins.heredocs)
         if ins.keyword == "FROM":
             image, name = _from_parts(ins.value)
             if image is None:
                 raise DockerfileError(f"{path}:{ins.line}: FROM names no image: {ins.text}")
-            expanded = expand(image, global_args, as_written=_AUTOMATIC_ARGS)
+            expanded = expand(image, global_args, as_written=AUTOMATIC_ARGS)
             base, unset = expanded.text, expanded.unset
             if unset:
                 raise DockerfileError(
@@ -490,7 +553,14 @@ def parse_dockerfile(
     if current is None:
         raise DockerfileError(f"{path}: no FROM instruction (is this a Dockerfile?)")
     stages.append(Stage(len(stages), current[2], current[1], current[0], tuple(current[3])))
-    dockerfile = Dockerfile(path=path, stages=tuple(stages), target=target, build_args=args, platform=platform)
+    dockerfile = Dockerfile(
+        path=path,
+        stages=tuple(stages),
+        target=target,
+        build_args=args,
+        platform=platform,
+        directives=parser_directives(text),
+    )
     if target is not None:
         dockerfile.stage(target)  # raises naming the stages when it does not exist
     return dockerfile

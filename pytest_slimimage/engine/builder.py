@@ -19,6 +19,7 @@ from typing import Protocol
 import docker.errors
 import requests.exceptions
 
+from pytest_slimimage.dockerfile.model import Dockerfile, DockerfileError, parse_dockerfile
 from pytest_slimimage.engine.buildlog import ANSI_ESCAPE, diagnose, failure_text, last_legacy_step, legacy_step
 from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError
@@ -66,6 +67,23 @@ class BuildJob:
     """Which of the session's builders builds it, by name (``legacy``, ``buildkit``); None: the default."""
     note: str = field(default="", compare=False)
     """A line the build log starts with: why this builder (``auto`` falling back to legacy)."""
+    parsed: Dockerfile | None = field(default=None, compare=False, repr=False)
+    """The Dockerfile as the session parsed it before building (a failure's cause is read from it)."""
+
+    def dockerfile_model(self) -> Dockerfile | None:
+        """:attr:`parsed`; without it, the Dockerfile parsed now (None when it cannot be: a failure then
+        names no cause that needs the Dockerfile)."""
+        if self.parsed is not None:
+            return self.parsed
+        path = Path(self.dockerfile)
+        try:
+            return parse_dockerfile(
+                path if path.is_absolute() else self.context / path,
+                build_args=dict(self.build_args),
+                label=self.display,
+            )
+        except DockerfileError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -180,9 +198,5 @@ class LegacyBuilder:
     def _failure(job: BuildJob, shown: str, error: str, text: str, log: str) -> ImageBuildError:
         """The failure of ``job``: ``text`` is the log before ``error``, ``log`` all of it."""
         step = last_legacy_step(text)
-        dockerfile = ""
-        path = Path(job.dockerfile)
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            dockerfile = (path if path.is_absolute() else job.context / path).read_text(encoding="utf-8")
-        cause = diagnose("legacy", error, text, dockerfile)
+        cause = diagnose("legacy", error, text, job.dockerfile_model())
         return ImageBuildError(failure_text(shown, error, text, step=step, cause=cause), log=log, step=step)

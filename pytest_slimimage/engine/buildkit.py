@@ -234,11 +234,7 @@ class BuildKitBuilder:
         error, step = buildkit_failure(text)
         if any(marker in text for marker in _ENGINE_GONE):
             return EngineUnavailable(f"the engine stopped answering during the build of {job.display}: {error}")
-        dockerfile_text = ""
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            path = Path(job.dockerfile)
-            dockerfile_text = (path if path.is_absolute() else job.context / path).read_text(encoding="utf-8")
-        cause = diagnose("buildkit", error, text, dockerfile_text)
+        cause = diagnose("buildkit", error, text, job.dockerfile_model())
         tail = step_output(text, step) if step else None  # the step's own lines: timings and transfers vary
         message = failure_text(job.display, error, text, step=step, cause=cause, tail=tail)
         return ImageBuildError(message, log=text, step=step)

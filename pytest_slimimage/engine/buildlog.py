@@ -1,5 +1,6 @@
 """Reading a build's log: its steps as they start (for progress), its failing step, and a failure
-message that names the cause when the log shows a known one. Pure: text in, text out.
+message that names the cause when the log shows a known one. Pure: the log and the parsed
+Dockerfile in (its facts are the model's: :mod:`pytest_slimimage.dockerfile.model`), text out.
 
 Two log shapes: the legacy builder's (``Step 3/4 : RUN make``) and BuildKit's ``--progress=plain``
 (``#8 [build 3/4] RUN make``, ``#8 ERROR: ...``, ``failed to solve: ...``). The known causes are
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from pytest_slimimage.dockerfile.model import Dockerfile, Instruction
 
 __all__ = [
     "Cause",
@@ -32,9 +35,6 @@ _LEGACY_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _BUILDKIT_VERTEX = re.compile(r"^#(\d+) \[(?:(?P<stage>[^\]]*?) )?(?P<n>\d+)/(?P<m>\d+)\] (?P<instruction>.*)$")
 _BUILDKIT_ANY_VERTEX = re.compile(r"^#(\d+) (?!ERROR:|DONE |CACHED$|sha256:|\d+\.\d+ )(?P<name>\S.*)$")
 _BUILDKIT_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
-_HEREDOC = re.compile(r"(?<!\S)\d*<<-?(['\"]?)[A-Za-z_][A-Za-z0-9_]*\1(?!\S)")
-_SYNTAX = re.compile(r"^#\s*syntax\s*=\s*(\S+)", re.I)
-_AUTOMATIC_ARG = re.compile(r"\$\{?(?:TARGET|BUILD)(?:PLATFORM|OS|ARCH|VARIANT)\b")
 TAIL_LINES = 15
 
 
@@ -180,32 +180,12 @@ def failure_text(
     return "\n".join(lines)
 
 
-def _heredoc_line(dockerfile: str) -> tuple[int, str] | None:
-    for number, line in enumerate(dockerfile.splitlines(), start=1):
-        if re.match(r"^\s*(RUN|COPY|ADD)\b", line, re.I) and _HEREDOC.search(line):
-            return number, line.strip()
-    return None
+def _with_flag(dockerfile: Dockerfile | None, flag: str) -> Instruction | None:
+    return dockerfile.first_with_flag(flag) if dockerfile is not None else None
 
 
-def _flag_line(dockerfile: str, flag: str) -> tuple[int, str] | None:
-    for number, line in enumerate(dockerfile.splitlines(), start=1):
-        if not line.lstrip().startswith("#") and re.search(rf"(?<!\S)--{re.escape(flag)}(?:=|\s|$)", line):
-            return number, line.strip()
-    return None
-
-
-def _syntax_line(dockerfile: str) -> str | None:
-    """The frontend image of a ``# syntax=`` directive (only before the first instruction counts)."""
-    for line in dockerfile.splitlines():
-        text = line.strip()
-        if not text:
-            continue
-        if not text.startswith("#"):
-            return None
-        match = _SYNTAX.match(text)
-        if match is not None:
-            return match.group(1)
-    return None
+def _heredoc(dockerfile: Dockerfile | None) -> Instruction | None:
+    return dockerfile.first(lambda ins: bool(ins.heredocs)) if dockerfile is not None else None
 
 
 def _failed_vertex(text: str, name: str) -> re.Match[str] | None:
@@ -218,23 +198,24 @@ def _failed_vertex(text: str, name: str) -> re.Match[str] | None:
     return None
 
 
-def _where(found: tuple[int, str] | None) -> str:
-    return f" (line {found[0]}: {found[1]})" if found else ""
+def _where(found: Instruction | None) -> str:
+    return f" (line {found.line}: {found.text})" if found else ""
 
 
 _FLAG_INSTRUCTIONS = {"link": "COPY --link", "chmod": "COPY --chmod", "mount": "RUN --mount"}
 
 
-def diagnose(builder: str, error: str, log: str, dockerfile: str) -> Cause | None:
+def diagnose(builder: str, error: str, log: str, dockerfile: Dockerfile | None) -> Cause | None:
     """The cause of a failure, when ``error``/``log`` show a known one; ``builder`` is the kind
-    that built (``legacy`` or ``buildkit``) and ``dockerfile`` the Dockerfile's text."""
+    that built (``legacy`` or ``buildkit``) and ``dockerfile`` the parsed Dockerfile (None when
+    unknown: then no cause that needs the Dockerfile is named, nor where one is)."""
     text = f"{log}\n{error}"
     if builder == "legacy":
         return _legacy_cause(text, dockerfile)
     return _buildkit_cause(text, dockerfile)
 
 
-def _legacy_cause(text: str, dockerfile: str) -> Cause | None:
+def _legacy_cause(text: str, dockerfile: Dockerfile | None) -> Cause | None:
     use = "build it with BuildKit: builder='auto' (the default) or 'buildkit'"
     requires = re.search(r"the --(\w+) option requires BuildKit", text)
     flag = requires.group(1) if requires else None
@@ -244,27 +225,25 @@ def _legacy_cause(text: str, dockerfile: str) -> Cause | None:
     if flag is not None:
         what = _FLAG_INSTRUCTIONS.get(flag, f"--{flag}")
         return Cause(
-            f"{what} needs BuildKit, and the legacy builder built this image{_where(_flag_line(dockerfile, flag))}",
+            f"{what} needs BuildKit, and the legacy builder built this image{_where(_with_flag(dockerfile, flag))}",
             use,
         )
-    heredoc = _heredoc_line(dockerfile)
+    heredoc = _heredoc(dockerfile)
     if heredoc is not None and re.search(r"dockerfile parse error line \d+: unknown instruction", text):
-        return Cause(
-            f"heredocs need BuildKit, and the legacy builder built this image (line {heredoc[0]}: {heredoc[1]})", use
-        )
-    if "invalid reference format" in text:
-        for number, line in enumerate(dockerfile.splitlines(), start=1):
-            if re.match(r"^\s*FROM\b", line, re.I) and _AUTOMATIC_ARG.search(line):
-                return Cause(
-                    f"BuildKit's automatic platform ARGs (TARGETARCH, TARGETOS, ...) in FROM need BuildKit, and"
-                    f" the legacy builder built this image (line {number}: {line.strip()})",
-                    use,
-                )
+        return Cause(f"heredocs need BuildKit, and the legacy builder built this image{_where(heredoc)}", use)
+    if "invalid reference format" in text and dockerfile is not None:
+        platform = dockerfile.first(lambda ins: ins.keyword == "FROM" and bool(ins.platform_args))
+        if platform is not None:
+            return Cause(
+                f"BuildKit's automatic platform ARGs (TARGETARCH, TARGETOS, ...) in FROM need BuildKit, and"
+                f" the legacy builder built this image{_where(platform)}",
+                use,
+            )
     return None
 
 
-def _buildkit_cause(text: str, dockerfile: str) -> Cause | None:
-    syntax = _syntax_line(dockerfile)
+def _buildkit_cause(text: str, dockerfile: Dockerfile | None) -> Cause | None:
+    syntax = dockerfile.syntax if dockerfile is not None else None
     frontend = re.escape(syntax.split(":")[0]) if syntax else ""
     if syntax is not None and _failed_vertex(text, rf"resolve image config for \S*{frontend}\S*"):
         return Cause(
@@ -279,20 +258,19 @@ def _buildkit_cause(text: str, dockerfile: str) -> Cause | None:
     )
     newer = "use an engine whose built-in frontend knows it (Docker 23.0 or later), or write it without {what}"
     if re.search(r"Unknown flag: link\b", text):
-        where = _where(_flag_line(dockerfile, "link"))
+        where = _where(_with_flag(dockerfile, "link"))
         return Cause(too_old.format(what="COPY --link", where=where), newer.format(what="COPY --link"))
-    heredoc = _heredoc_line(dockerfile)
+    heredoc = _heredoc(dockerfile)
     if heredoc is not None and re.search(r"dockerfile parse error line \d+: unknown instruction", text):
-        where = f" (line {heredoc[0]}: {heredoc[1]})"
         return Cause(
-            too_old.format(what="heredocs", where=where),
+            too_old.format(what="heredocs", where=_where(heredoc)),
             newer.format(what="heredocs") + " (a RUN line per command, or a script COPYed in)",
         )
     unknown = re.search(r"Unknown flag: ([\w-]+)", text)
     if unknown is not None:
         flag = unknown.group(1)
         return Cause(
-            too_old.format(what=f"--{flag}", where=_where(_flag_line(dockerfile, flag))), newer.format(what=f"--{flag}")
+            too_old.format(what=f"--{flag}", where=_where(_with_flag(dockerfile, flag))), newer.format(what=f"--{flag}")
         )
     missing = _failed_vertex(text, r"load metadata for (\S+)")
     if missing is not None:

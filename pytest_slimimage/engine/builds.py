@@ -280,6 +280,7 @@ class ImageBuilder:
                 labels={},  # the image exactly as the Dockerfile builds it: the cache is tracked by tag
                 timeout=self.build_timeout,
                 progress=self.progress(name, request.display) if self.progress is not None else None,
+                parsed=dockerfile,
             )
         )
         image_id, log = outcome.image_id, outcome.log

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
 from pytest_slimimage.engine.builder import BuildJob, BuildProgress
 from pytest_slimimage.engine.builderchoice import BuilderChoice
 from pytest_slimimage.engine.buildkit import BuildKitBuilder, candidate_clients
@@ -192,6 +193,10 @@ def test_failure_text_with_a_cause() -> None:
 
 
 # ----------------------------------------------------------------------------------------- causes
+def parsed(text: str) -> Dockerfile:
+    return parse_dockerfile("Dockerfile", text=text)
+
+
 HEREDOC_DOCKERFILE = "FROM busybox\n# RUN <<NOT a heredoc in a comment\nRUN <<EOT\necho hi\nEOT\n"
 TOO_OLD = (
     "the engine's built-in Dockerfile frontend is too old for {what}; a '# syntax=docker/dockerfile:1' line would"
@@ -200,7 +205,7 @@ TOO_OLD = (
 
 
 def test_buildkit_heredoc() -> None:
-    cause = diagnose("buildkit", buildkit_failure(HEREDOC)[0], HEREDOC, HEREDOC_DOCKERFILE)
+    cause = diagnose("buildkit", buildkit_failure(HEREDOC)[0], HEREDOC, parsed(HEREDOC_DOCKERFILE))
     assert cause is not None
     assert cause.headline == TOO_OLD.format(what="heredocs (line 3: RUN <<EOT)")
     assert cause.hint.startswith("use an engine whose built-in frontend knows it (Docker 23.0 or later)")
@@ -208,32 +213,32 @@ def test_buildkit_heredoc() -> None:
 
 def test_buildkit_copy_link() -> None:
     dockerfile = "FROM busybox\n# COPY --link in a comment\nCOPY --link a /a\n"
-    cause = diagnose("buildkit", buildkit_failure(LINK)[0], LINK, dockerfile)
+    cause = diagnose("buildkit", buildkit_failure(LINK)[0], LINK, parsed(dockerfile))
     assert cause is not None
     assert cause.headline == TOO_OLD.format(what="COPY --link (line 3: COPY --link a /a)")
 
 
 def test_buildkit_other_unknown_flag() -> None:
     log = "dockerfile parse error line 2: Unknown flag: parents\n"
-    cause = diagnose("buildkit", log, log, "FROM x\nCOPY --parents a/ /b/\n")
+    cause = diagnose("buildkit", log, log, parsed("FROM x\nCOPY --parents a/ /b/\n"))
     assert cause is not None and cause.headline.startswith(
         "the engine's built-in Dockerfile frontend is too old for --parents (line 2: COPY --parents a/ /b/)"
     )
 
 
 def test_buildkit_syntax_frontend_not_pulled() -> None:
-    cause = diagnose("buildkit", buildkit_failure(SYNTAX)[0], SYNTAX, "# syntax=docker/dockerfile:1\nFROM x\n")
+    cause = diagnose("buildkit", buildkit_failure(SYNTAX)[0], SYNTAX, parsed("# syntax=docker/dockerfile:1\nFROM x\n"))
     assert cause is not None
     assert cause.headline == (
         "the Dockerfile's '# syntax=docker/dockerfile:1' line asks BuildKit for a frontend image, and it could"
         " not be pulled from a registry"
     )
     # the same log without the directive at the top is not that cause
-    assert diagnose("buildkit", "x", SYNTAX, "FROM x\n# syntax=docker/dockerfile:1\n") is None
+    assert diagnose("buildkit", "x", SYNTAX, parsed("FROM x\n# syntax=docker/dockerfile:1\n")) is None
 
 
 def test_buildkit_missing_base_image() -> None:
-    cause = diagnose("buildkit", buildkit_failure(MISSING_BASE)[0], MISSING_BASE, "FROM nosuch:1\n")
+    cause = diagnose("buildkit", buildkit_failure(MISSING_BASE)[0], MISSING_BASE, parsed("FROM nosuch:1\n"))
     assert cause is not None
     assert cause.headline == (
         "the base image docker.io/library/nosuch:1 is not on the engine, and it could not be pulled"
@@ -241,8 +246,11 @@ def test_buildkit_missing_base_image() -> None:
 
 
 def test_an_ordinary_failure_has_no_cause() -> None:
-    assert diagnose("buildkit", buildkit_failure(FAILED_RUN)[0], FAILED_RUN, "FROM busybox\nRUN <<EOT\n") is None
-    assert diagnose("legacy", "The command '/bin/sh -c false' returned a non-zero code: 1", "", "FROM x\n") is None
+    heredoc = parsed("FROM busybox\nRUN <<EOT\n")
+    assert diagnose("buildkit", buildkit_failure(FAILED_RUN)[0], FAILED_RUN, heredoc) is None
+    assert (
+        diagnose("legacy", "The command '/bin/sh -c false' returned a non-zero code: 1", "", parsed("FROM x\n")) is None
+    )
 
 
 USE_BUILDKIT = "build it with BuildKit: builder='auto' (the default) or 'buildkit'"
@@ -283,10 +291,36 @@ USE_BUILDKIT = "build it with BuildKit: builder='auto' (the default) or 'buildki
             "BuildKit's automatic platform ARGs (TARGETARCH, TARGETOS, ...) in FROM need BuildKit, and the legacy"
             " builder built this image (line 2: FROM base-${TARGETARCH})",
         ),
+        (  # the FROM whose image uses them is named, not one whose --platform flag does
+            "invalid reference format",
+            "FROM --platform=$BUILDPLATFORM busybox AS base-amd64\nFROM base-${TARGETARCH:-amd64}\n",
+            "BuildKit's automatic platform ARGs (TARGETARCH, TARGETOS, ...) in FROM need BuildKit, and the legacy"
+            " builder built this image (line 2: FROM base-${TARGETARCH:-amd64})",
+        ),
+        (  # continuation lines joined: the instruction as one line, from its first line
+            "the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how",
+            "FROM x\n# COPY --chmod=644 in a comment\nCOPY \\\n  --chmod=755 a /a\n",
+            "COPY --chmod needs BuildKit, and the legacy builder built this image (line 3: COPY --chmod=755 a /a)",
+        ),
     ],
 )
 def test_buildkit_syntax_under_legacy(error: str, dockerfile: str, headline: str) -> None:
-    assert diagnose("legacy", error, "Step 1/2 : FROM x\n", dockerfile) == Cause(headline, USE_BUILDKIT)
+    assert diagnose("legacy", error, "Step 1/2 : FROM x\n", parsed(dockerfile)) == Cause(headline, USE_BUILDKIT)
+
+
+def test_without_the_dockerfile_only_the_logs_causes_are_named() -> None:
+    """No parsed Dockerfile: a cause the log alone shows is named without its line; one that needs
+    the Dockerfile (heredocs, platform ARGs in FROM, a ``# syntax=`` frontend) is not named."""
+    cause = diagnose("buildkit", buildkit_failure(LINK)[0], LINK, None)
+    assert cause is not None and cause.headline == TOO_OLD.format(what="COPY --link")
+    legacy = diagnose("legacy", "the --mount option requires BuildKit.", "", None)
+    assert legacy == Cause("RUN --mount needs BuildKit, and the legacy builder built this image", USE_BUILDKIT)
+    assert diagnose("buildkit", buildkit_failure(HEREDOC)[0], HEREDOC, None) is None
+    assert diagnose("legacy", "dockerfile parse error line 4: unknown instruction: ECHO", "", None) is None
+    assert diagnose("legacy", "invalid reference format", "", None) is None
+    assert diagnose("buildkit", buildkit_failure(SYNTAX)[0], SYNTAX, None) is None
+    missing = diagnose("buildkit", buildkit_failure(MISSING_BASE)[0], MISSING_BASE, None)
+    assert missing is not None and missing.headline.startswith("the base image docker.io/library/nosuch:1 ")
 
 
 # --------------------------------------------------------------------- the BuildKit builder itself
@@ -408,6 +442,29 @@ def test_a_failed_build_names_the_cause(client: Path, tmp_path: Path, monkeypatc
     )
     assert raised.value.log == HEREDOC
     assert events == [BuildProgress("ctx/Dockerfile", done=True)]
+
+
+def test_a_failures_cause_is_read_from_the_jobs_parsed_dockerfile(
+    client: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session hands the builder the Dockerfile it parsed (here one whose heredoc is on line 3, the
+    file's is on line 2); without it the builder parses the file; a file it cannot parse names no cause."""
+    monkeypatch.setenv("FAKE_CODE", "1")
+    (tmp_path / "log").write_text(HEREDOC)
+    builder = BuildKitBuilder(BuilderChoice("buildkit", str(client)))
+    model = parsed("FROM busybox\n\nRUN <<EOT\necho hi\nEOT\n")
+    with pytest.raises(ImageBuildError) as raised:
+        builder.build(job(tmp_path, parsed=model))
+    assert str(raised.value).splitlines()[0].endswith(TOO_OLD.format(what="heredocs (line 3: RUN <<EOT)"))
+    assert job(tmp_path).dockerfile_model() == parse_dockerfile(tmp_path / "ctx" / "Dockerfile", label="ctx/Dockerfile")
+    unparsed = job(tmp_path)
+    (tmp_path / "ctx" / "Dockerfile").write_text("RUN <<EOT\necho hi\nEOT\n")  # no FROM: not a Dockerfile
+    with pytest.raises(ImageBuildError) as raised:
+        builder.build(unparsed)
+    assert str(raised.value).splitlines()[:2] == [
+        "building ctx/Dockerfile failed: " + buildkit_failure(HEREDOC)[0],
+        "  build log (last lines):",
+    ]
 
 
 def test_a_build_over_its_time_limit_is_stopped(client: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

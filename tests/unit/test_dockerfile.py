@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 
 from pytest_slimimage.dockerfile.model import (
+    AUTOMATIC_ARGS,
     Dockerfile,
     DockerfileError,
     ImageRef,
     exec_form,
     parse_dockerfile,
     parse_ref,
+    parser_directives,
 )
 from pytest_slimimage.dockerfile.variables import arg_declarations, env_declarations, expand
 from pytest_slimimage.errors import SlimImageError
@@ -487,6 +489,23 @@ def test_heredoc_with_fd_and_quoted_terminator() -> None:
         ("RUN", 2, 6),
         ("USER", 7, 7),
     ]
+    assert [ins.heredocs for ins in df.final_stage.instructions] == [("PY", "SH"), ()]
+
+
+def test_heredocs_of_run_copy_and_add_only() -> None:
+    df = parse(
+        "FROM alpine\n# RUN <<NOT in a comment\nRUN cat <<<'x' && echo $((1<<2))\n"
+        "COPY <<EOF /etc/conf\nk=v\nEOF\nADD --chmod=644 <<A <<B /d/\na\nA\nb\nB\nCMD echo <<C\n"
+    )
+    assert [(ins.keyword, ins.line, ins.heredocs) for ins in df.instructions] == [
+        ("FROM", 1, ()),
+        ("RUN", 3, ()),
+        ("COPY", 4, ("EOF",)),
+        ("ADD", 7, ("A", "B")),
+        ("CMD", 12, ()),  # only RUN, COPY and ADD open heredocs
+    ]
+    assert df.first(lambda ins: bool(ins.heredocs)) == df.final_stage.instructions[1]
+    assert parse("FROM alpine\nRUN echo hi\n").first(lambda ins: bool(ins.heredocs)) is None
 
 
 # ------------------------------------------------------------------------- variables (ARG, ENV, $X)
@@ -577,6 +596,24 @@ def test_instruction_flags_arguments_and_from_refs() -> None:
     )
 
 
+def test_the_first_instruction_with_a_flag() -> None:
+    df = parse(
+        "FROM --platform=linux/amd64 alpine AS a\n"
+        "# COPY --link in a comment\n"
+        "RUN cp --link a b\n"  # an argument, not a flag
+        "FROM scratch\n"
+        "COPY \\\n  --link  --chmod=755 x /x\n"
+        "COPY --link=true y /y\n"
+    )
+    copy = df.first_with_flag("link")
+    assert copy is not None and (copy.line, copy.end_line, copy.text) == (5, 6, "COPY --link --chmod=755 x /x")
+    assert [copy.has_flag(name) for name in ("link", "chmod", "chm", "from")] == [True, True, False, False]
+    assert df.first_with_flag("chmod") is copy
+    assert df.first_with_flag("platform") is df.stages[0].from_instruction
+    assert df.first_with_flag("mount") is None
+    assert [ins.line for ins in df.instructions] == [1, 3, 4, 5, 7]  # file order, each FROM included
+
+
 def test_find_stage_by_name_or_index_and_stage_from_with_build_args() -> None:
     df = parse("FROM alpine AS Build\nFROM scratch\n", build_args={"B": "build"})
     assert df.find_stage("BUILD") is df.find_stage(0) is df.find_stage("0") is df.stages[0]
@@ -635,6 +672,25 @@ def test_a_bare_global_arg_of_an_automatic_name_keeps_its_value() -> None:
     assert parse_dockerfile("Dockerfile", text=pinned, platform="linux/amd64").final_base == "base-riscv64"
 
 
+def test_the_automatic_platform_args_an_instruction_uses() -> None:
+    assert sorted(AUTOMATIC_ARGS) == [
+        "BUILDARCH", "BUILDOS", "BUILDPLATFORM", "BUILDVARIANT",
+        "TARGETARCH", "TARGETOS", "TARGETPLATFORM", "TARGETVARIANT",
+    ]  # fmt: skip
+    df = parse(
+        "FROM --platform=$BUILDPLATFORM gcc AS build\n"
+        "RUN echo ${TARGETOS:-linux}/$TARGETARCH $TARGETARCH '$BUILDARCH' \\$TARGETVARIANT $TARGETARCHX $OTHER\n"
+        "FROM base-${TARGETARCH}\n",
+        platform="linux/arm64",
+    )
+    assert [ins.platform_args for ins in df.instructions] == [
+        (),  # flags are not read
+        ("TARGETOS", "TARGETARCH"),  # once each; not quoted, escaped or a longer name
+        ("TARGETARCH",),  # as written, whatever the platform resolved it to
+    ]
+    assert df.final_stage.base == "base-arm64"
+
+
 def test_platform_args() -> None:
     from pytest_slimimage.dockerfile.model import platform_args
 
@@ -645,3 +701,36 @@ def test_platform_args() -> None:
     assert platform_args(None) == {}
     with pytest.raises(SlimImageError, match=r"not a platform: 'arm64' \(expected os/arch\[/variant\]"):
         platform_args("arm64")
+
+
+# ------------------------------------------------------------------------------ parser directives
+@pytest.mark.parametrize(
+    ("text", "directives"),
+    [
+        ("# syntax=docker/dockerfile:1\nFROM x\n", {"syntax": "docker/dockerfile:1"}),
+        (
+            "#Syntax = docker/dockerfile:1.4 extra \n# escape=`\nFROM x\n",
+            {"syntax": "docker/dockerfile:1.4 extra", "escape": "`"},
+        ),
+        ("#!/usr/bin/env docker-build\n# syntax=a/b:1\n# syntax=c/d:2\nFROM x\n", {"syntax": "a/b:1"}),
+        ("# check=skip=all\nFROM x\n", {"check": "skip=all"}),
+        ("\n# syntax=docker/dockerfile:1\nFROM x\n", {}),  # after a blank line: a comment
+        ("# a comment\n# syntax=docker/dockerfile:1\nFROM x\n", {}),
+        ("# unknown=1\n# syntax=docker/dockerfile:1\nFROM x\n", {}),
+        ("  # syntax=docker/dockerfile:1\nFROM x\n", {}),
+        ("FROM x\n# syntax=docker/dockerfile:1\n", {}),
+        ("# syntax=\nFROM x\n", {}),
+    ],
+)
+def test_parser_directives_are_read_as_buildkit_reads_them(text: str, directives: dict[str, str]) -> None:
+    assert parser_directives(text) == directives
+    assert parse(text).directives == directives
+
+
+def test_the_syntax_directive_names_a_frontend_image(tmp_path: Path) -> None:
+    path = tmp_path / "Dockerfile"
+    path.write_text("# syntax = docker/dockerfile:1.4 extra\nFROM x\n")
+    assert parse_dockerfile(path).syntax == "docker/dockerfile:1.4"
+    assert parse("FROM x\n").syntax is None
+    assert parse("# escape=`\nFROM x\n").syntax is None
+    assert parser_directives("\ufeff# syntax=docker/dockerfile:1\n") == {"syntax": "docker/dockerfile:1"}  # a BOM
