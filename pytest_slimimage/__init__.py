@@ -210,6 +210,14 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r} (no check has that helper)")
         if name not in __all__:  # a user's check may be registered again: look it up each time
             return value
+    elif name.startswith("check_"):  # a built-in check's pure function, named for its check
+        registry = importlib.import_module("pytest_slimimage.checks.registry").REGISTRY
+        found = registry.get(name[len("check_") :]) if name[len("check_") :] in registry else None
+        if found is None or not found.builtin:
+            raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r}")
+        value = found.function
+        if name not in __all__:
+            return value
     else:
         raise AttributeError(f"module 'pytest_slimimage' has no attribute {name!r}")
     globals()[name] = value

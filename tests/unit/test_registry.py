@@ -238,12 +238,29 @@ def test_max_growth_through_a_helper_reads_the_image_s_baseline() -> None:
 
 # ------------------------------------------------------------------------------ derived from the registry
 def test_every_builtin_has_its_helper_and_check_function_exported() -> None:
+    """A built-in check is one module and one line in BUILTINS: ``pytest_slimimage.check_<name>``
+    and ``assert_<name>`` come from the registry (listing them in ``__init__`` only adds static
+    names for type checkers)."""
     for check in BUILTINS:
-        assert check.helper_name in si.__all__
         helper = getattr(si, check.helper_name)
         assert helper.__name__ == check.helper_name
-        assert f"check_{check.name}" in si.__all__
         assert getattr(si, f"check_{check.name}") is check.function
+    with pytest.raises(AttributeError, match="has no attribute 'check_nothing'"):
+        si.check_nothing  # noqa: B018
+
+
+def test_a_check_added_to_the_registry_is_exported_without_touching_init() -> None:
+    registry = Registry(BUILTINS)
+    extra = Check("max_layers", layers_check, builtin=True)
+    registry.register(extra)
+    import pytest_slimimage.checks.registry as module
+
+    saved = module.REGISTRY
+    module.REGISTRY = registry
+    try:
+        assert si.check_max_layers is layers_check
+    finally:
+        module.REGISTRY = saved
 
 
 def test_generated_helpers_have_a_signature() -> None:
