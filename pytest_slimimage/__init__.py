@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from pytest_slimimage.checks.helpers import assert_runs
     from pytest_slimimage.checks.lint import check_lint
     from pytest_slimimage.checks.no_compilers import check_no_compilers
+    from pytest_slimimage.checks.no_package_manager import check_no_package_manager
+    from pytest_slimimage.checks.no_secrets import check_no_secrets
+    from pytest_slimimage.checks.no_setuid import check_no_setuid
+    from pytest_slimimage.checks.no_shell import check_no_shell
+    from pytest_slimimage.checks.non_root import check_non_root
+    from pytest_slimimage.checks.pull_size import check_max_pull_size
     from pytest_slimimage.checks.registry import CHECKS, REGISTRY, RegistryError, register_check
+    from pytest_slimimage.checks.reproducible import check_reproducible
     from pytest_slimimage.checks.result import CheckResult
     from pytest_slimimage.checks.runnable import check_runnable
     from pytest_slimimage.checks.runs import RunExpectation, check_runs
@@ -46,7 +53,19 @@ if TYPE_CHECKING:
         SlimImageError,
         SlimImageWarning,
     )
-    from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, ImageConfig, ImageFacts, Layer, RunResult
+    from pytest_slimimage.facts import (
+        ElfInfo,
+        FileEntry,
+        FileState,
+        FileSystem,
+        ImageConfig,
+        ImageFacts,
+        Layer,
+        PulledLayer,
+        Rebuild,
+        RunResult,
+        SecretFinding,
+    )
     from pytest_slimimage.glue.archives import archive_fixture
     from pytest_slimimage.glue.fixtures import existing_image_fixture, image_fixture
     from pytest_slimimage.report import REPORT_SCHEMA, ImageRecord
@@ -67,6 +86,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "EngineUnavailable": ("pytest_slimimage.errors", "EngineUnavailable"),
     "FileEntry": ("pytest_slimimage.facts", "FileEntry"),
     "FileSystem": ("pytest_slimimage.facts", "FileSystem"),
+    "FileState": ("pytest_slimimage.facts", "FileState"),
     "Growth": ("pytest_slimimage.baseline", "Growth"),
     "ImageBuildError": ("pytest_slimimage.errors", "ImageBuildError"),
     "ImageCheckFailed": ("pytest_slimimage.errors", "ImageCheckFailed"),
@@ -79,11 +99,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "LintFinding": ("pytest_slimimage.dockerfile.lint", "LintFinding"),
     "ParseContext": ("pytest_slimimage.checks.check", "ParseContext"),
     "Problem": ("pytest_slimimage.analysis.runnable", "Problem"),
+    "PulledLayer": ("pytest_slimimage.facts", "PulledLayer"),
     "REGISTRY": ("pytest_slimimage.checks.registry", "REGISTRY"),
     "REPORT_SCHEMA": ("pytest_slimimage.report", "REPORT_SCHEMA"),
+    "Rebuild": ("pytest_slimimage.facts", "Rebuild"),
     "RegistryError": ("pytest_slimimage.checks.registry", "RegistryError"),
     "RunExpectation": ("pytest_slimimage.checks.runs", "RunExpectation"),
     "RunResult": ("pytest_slimimage.facts", "RunResult"),
+    "SecretFinding": ("pytest_slimimage.facts", "SecretFinding"),
     "SlimImageError": ("pytest_slimimage.errors", "SlimImageError"),
     "SlimImageWarning": ("pytest_slimimage.errors", "SlimImageWarning"),
     "Spec": ("pytest_slimimage.checks.spec", "Spec"),
@@ -97,9 +120,16 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "check_final_base": ("pytest_slimimage.checks.final_base", "check_final_base"),
     "check_lint": ("pytest_slimimage.checks.lint", "check_lint"),
     "check_max_growth": ("pytest_slimimage.checks.growth", "check_max_growth"),
+    "check_max_pull_size": ("pytest_slimimage.checks.pull_size", "check_max_pull_size"),
     "check_max_size": ("pytest_slimimage.checks.size", "check_max_size"),
     "check_max_waste": ("pytest_slimimage.checks.waste", "check_max_waste"),
     "check_no_compilers": ("pytest_slimimage.checks.no_compilers", "check_no_compilers"),
+    "check_no_package_manager": ("pytest_slimimage.checks.no_package_manager", "check_no_package_manager"),
+    "check_no_secrets": ("pytest_slimimage.checks.no_secrets", "check_no_secrets"),
+    "check_no_setuid": ("pytest_slimimage.checks.no_setuid", "check_no_setuid"),
+    "check_no_shell": ("pytest_slimimage.checks.no_shell", "check_no_shell"),
+    "check_non_root": ("pytest_slimimage.checks.non_root", "check_non_root"),
+    "check_reproducible": ("pytest_slimimage.checks.reproducible", "check_reproducible"),
     "check_runnable": ("pytest_slimimage.checks.runnable", "check_runnable"),
     "check_runs": ("pytest_slimimage.checks.runs", "check_runs"),
     "check_warn_size": ("pytest_slimimage.checks.size", "check_warn_size"),
@@ -138,6 +168,7 @@ __all__ = [
     "ElfInfo",
     "EngineUnavailable",
     "FileEntry",
+    "FileState",
     "FileSystem",
     "Growth",
     "ImageBuildError",
@@ -150,9 +181,12 @@ __all__ = [
     "LintFinding",
     "ParseContext",
     "Problem",
+    "PulledLayer",
+    "Rebuild",
     "RegistryError",
     "RunExpectation",
     "RunResult",
+    "SecretFinding",
     "SlimImageError",
     "SlimImageWarning",
     "Spec",
@@ -164,10 +198,17 @@ __all__ = [
     "assert_exec_form",
     "assert_final_base",
     "assert_max_growth",
+    "assert_max_pull_size",
     "assert_max_size",
     "assert_max_waste",
     "assert_no_compilers",
     "assert_no_lint",
+    "assert_no_package_manager",
+    "assert_no_secrets",
+    "assert_no_setuid",
+    "assert_no_shell",
+    "assert_non_root",
+    "assert_reproducible",
     "assert_runnable",
     "assert_runs",
     "assert_warn_size",
@@ -175,9 +216,16 @@ __all__ = [
     "check_final_base",
     "check_lint",
     "check_max_growth",
+    "check_max_pull_size",
     "check_max_size",
     "check_max_waste",
     "check_no_compilers",
+    "check_no_package_manager",
+    "check_no_secrets",
+    "check_no_setuid",
+    "check_no_shell",
+    "check_non_root",
+    "check_reproducible",
     "check_runnable",
     "check_runs",
     "check_warn_size",

@@ -20,6 +20,12 @@ class EngineUnavailable(SlimImageError):
     """No Docker engine answers (DOCKER_HOST honoured)."""
 
 
+class EngineLost(EngineUnavailable):
+    """The engine answered earlier in the session and no longer does (killed, stopped, frozen):
+    the message names it, the image and what was being done; every later use of it in the
+    session raises one too, at once."""
+
+
 class ImageCheckFailed(AssertionError):
     """A check over an image failed. ``results`` holds every failed :class:`CheckResult`."""
 

@@ -134,10 +134,39 @@ class FileEntry:
     """For executable ELF files: what the loader needs and what the file is."""
     shebang: str | None = None
     """For executable scripts: the ``#!`` line without ``#!`` (``/bin/sh -e``)."""
+    uid: int = 0
+    """The owner's numeric user id, as the layer records it."""
+    gid: int = 0
+    """The owner's numeric group id, as the layer records it."""
 
     @property
     def executable(self) -> bool:
         return self.kind in ("file", "hardlink") and bool(self.mode & 0o111)
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    """A private key, credential or token found in one layer (``no_secrets``). Never the secret
+    itself: its kind, where it is, and a masked preview (``AKIA*************XYZ``)."""
+
+    rule: str
+    """The detector that matched (``aws-access-key-id``, ``pem-private-key``, ...)."""
+    kind: str
+    """What was found, for people: ``AWS access key id``, ``SSH private key``, ..."""
+    path: str
+    """The file that holds it (absolute), or ``ENV NAME`` / ``history`` for the image config."""
+    line: int = 0
+    """1-based line of the match in the file; 0 when found by name alone."""
+    preview: str = ""
+    """The matched text with every secret value masked."""
+    layer: int = -1
+    """The filesystem layer (bottom to top, from 0) that wrote the file; -1 inside a layer index
+    (each index is one layer) and for the image config."""
+    ended: str = ""
+    """``""`` while the file is in the final filesystem as that layer wrote it; else ``deleted``,
+    ``overwritten`` or ``hidden by an opaque directory``: the bytes still ship in the layer."""
+    ended_in: int = -1
+    """The layer that deleted, overwrote or hid it (-1 while it is present)."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +261,52 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class PulledLayer:
+    """One filesystem layer as a registry stores it and a host pulls it (``max_pull_size``)."""
+
+    digest: str
+    """``sha256:<hex>`` of the uncompressed layer tar (the diff id)."""
+    tar_size: int
+    """Bytes of the uncompressed layer tar."""
+    compressed: int
+    """Bytes of the layer as pushed: the layer tar gzip-compressed, or the blob an archive's manifest lists."""
+    source: str = "gzip"
+    """``gzip``: computed here (see :mod:`pytest_slimimage.analysis.layerscan`); ``manifest``: read
+    from an OCI archive's manifest, where the layer is stored compressed already."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What one path of an image's final filesystem holds, as ``reproducible`` compares two builds."""
+
+    kind: str
+    """``file``, ``dir``, ``symlink``, ``hardlink`` or ``other`` (as :class:`FileEntry`)."""
+    mode: int
+    uid: int
+    gid: int
+    size: int = 0
+    digest: str = ""
+    """``sha256:<hex>`` of a regular file's content; ``""`` for anything else."""
+    link: str = ""
+    """A symlink's target as stored, a hard link's target path."""
+    mtime: int = 0
+    """Modification time, seconds since the epoch (compared under ``reproducible="strict"`` only)."""
+    layer: int = -1
+    """The filesystem layer (bottom to top, from 0) that last wrote the path."""
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """The same Dockerfile and context built again without the build cache (``reproducible``)."""
+
+    id: str
+    files: Mapping[str, FileState]
+    """Every path of the rebuilt image's final filesystem."""
+    layers: tuple[Layer, ...] = ()
+    """The rebuilt image's history, bottom to top."""
+
+
+@dataclass(frozen=True)
 class ImageFacts:
     """Everything the checks know about one image."""
 
@@ -256,6 +331,15 @@ class ImageFacts:
     """The image's entry in the session's size baseline (for ``max_growth``)."""
     baseline_updating: bool = False
     """This session rewrites the baseline (``--slimimage-update-baseline``): growth checks pass."""
+    pull: tuple[PulledLayer, ...] | None = None
+    """Each filesystem layer's compressed size, bottom to top (for ``max_pull_size``)."""
+    file_states: Mapping[str, FileState] | None = None
+    """Every path of the final filesystem with its owner and content digest (for ``reproducible``)."""
+    rebuild: Rebuild | None = None
+    """The image built again without cache (for ``reproducible``)."""
+    secrets: tuple[SecretFinding, ...] | None = None
+    """Secrets found in every layer (files later deleted or overwritten included), and in the image
+    config's environment and history, masked (for ``no_secrets``); None when the layers were not read."""
 
     @property
     def largest_layers(self) -> tuple[Layer, ...]:

@@ -14,6 +14,7 @@ from pytest_slimimage.glue.items import DeclarationsFile, wants
 from pytest_slimimage.glue.session import SlimImageSession
 from pytest_slimimage.glue.settings import Settings
 from pytest_slimimage.glue.state import SESSION_KEY
+from pytest_slimimage.owner import Owner
 from pytest_slimimage.report import terminal_lines
 
 if TYPE_CHECKING:  # docker-py and the engine side load when a test first needs an image
@@ -37,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
             worker=f"{shared['token']}-{workerinput.get('workerid', 'gw')}",
             shared_dir=Path(str(shared["shared_dir"])),
             cache_dir=cache_dir,
+            owner=Owner.parse(str(shared.get("owner") or "")),  # the controller removes the folder
         )
     else:
         controller = getattr(config.option, "dist", "no") != "no" and not getattr(config.option, "collectonly", False)
@@ -50,13 +52,18 @@ def pytest_configure(config: pytest.Config) -> None:
             cache_dir=cache_dir,
         )
     config.stash[SESSION_KEY] = state
+    state.signals.install()  # SIGTERM, SIGHUP: an orderly end, as on Ctrl-C
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: give every worker the run's token and the folder for shared builds."""
     state = node.config.stash[SESSION_KEY]
-    node.workerinput["slimimage"] = {"token": state.token, "shared_dir": str(state.shared_dir)}
+    node.workerinput["slimimage"] = {
+        "token": state.token,
+        "shared_dir": str(state.shared_dir),
+        "owner": str(state.owner),
+    }
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -74,6 +81,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(config, "workeroutput", None)  # set by xdist on its workers
     if isinstance(workeroutput, dict):
         workeroutput["slimimage"] = state.worker_payload()
+    if state.signals.exit_status is not None:  # ended by SIGTERM or SIGHUP: 128 + its number
+        session.exitstatus = state.signals.exit_status
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -84,8 +93,11 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Checks registered by this session's conftests go with it (the next in-process session,
-    as under pytester, registers its own)."""
+    as under pytester, registers its own); the signal handlers the session installed go too."""
     REGISTRY.end_session()
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None:
+        state.signals.restore()
 
 
 @pytest.hookimpl(optionalhook=True)

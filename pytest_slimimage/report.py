@@ -30,6 +30,10 @@ class ImageRecord:
     warn_size: int | None = None
     baseline_size: int | None = None
     max_growth: str | None = None
+    pull_size: int | None = None
+    """Bytes a host pulls (the layers compressed), when ``max_pull_size`` was checked."""
+    pull_limit: int | None = None
+    """The tightest ``max_pull_size`` budget any test asked for."""
     checks: dict[str, str] = field(default_factory=dict)
     """check name -> "passed" or "failed" (failed wins when several tests ran it)."""
     failures: dict[str, str] = field(default_factory=dict)
@@ -66,17 +70,19 @@ class ImageRecord:
             fixed = ("name", "id", "size", "checks", "failures", "layers", "builder")
             if key not in self.__dataclass_fields__ or key in fixed:
                 raise ValueError(f"a check cannot set the report column {key!r}")
-            if key == "limit" and self.limit is not None and value is not None:
-                value = min(self.limit, value)
+            if key in ("limit", "pull_limit") and getattr(self, key) is not None and value is not None:
+                value = min(getattr(self, key), value)
             setattr(self, key, value)
 
     def merge(self, other: ImageRecord) -> None:
         """Fold ``other`` (the same image seen by another test or worker) into this record."""
-        for attr in ("limit", "warn_size", "baseline_size", "max_growth"):
+        for attr in ("limit", "warn_size", "baseline_size", "max_growth", "pull_size", "pull_limit"):
             if getattr(self, attr) is None:
                 setattr(self, attr, getattr(other, attr))
         if other.limit is not None and self.limit is not None:
             self.limit = min(self.limit, other.limit)
+        if other.pull_limit is not None and self.pull_limit is not None:
+            self.pull_limit = min(self.pull_limit, other.pull_limit)
         for check, verdict in other.checks.items():
             if self.checks.get(check) != "failed":
                 self.checks[check] = verdict
@@ -108,8 +114,21 @@ def _verdicts(record: ImageRecord) -> str:
     return f"{passed} passed" + (f", {len(failed)} failed ({', '.join(sorted(failed))})" if failed else "")
 
 
+def _pull(r: ImageRecord) -> str:
+    """``312kB``, or ``312kB/500kB`` with its budget; ``-`` when not checked."""
+    if r.pull_size is None:
+        return "-"
+    return format_size(r.pull_size) + (f"/{format_size(r.pull_limit)}" if r.pull_limit is not None else "")
+
+
+def _pulled(records: Sequence[ImageRecord]) -> bool:
+    """Whether any image's pull size is known (the reports then show it beside the size)."""
+    return any(r.pull_size is not None for r in records)
+
+
 def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> list[str]:
-    """A table, one row per image; with ``verbose=False`` one short line per image."""
+    """A table, one row per image; with ``verbose=False`` one short line per image. A ``pull``
+    column (the compressed size, ``max_pull_size``) follows ``size`` when any image has one."""
     if not records:
         return []
     if not verbose:
@@ -117,16 +136,20 @@ def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> l
             f"{r.name}: {format_size(r.size)}"
             + (f"/{format_size(r.limit)}" if r.limit is not None else "")
             + (f" ({format_delta(r.delta)})" if r.delta is not None else "")
+            + (f", pull {_pull(r)}" if r.pull_size is not None else "")
             + (" FAILED" if "failed" in r.checks.values() else "")
             for r in records
         ]
-    header = ("image", "size", "budget", "headroom", "vs baseline", "final base", "builder", "checks")
+    pulled = _pulled(records)
+    header = ("image", "size", *(("pull",) if pulled else ()), "budget", "headroom", "vs baseline", "final base")
+    header = (*header, "builder", "checks")
     rows = [header]
     for r in records:
         rows.append(
             (
                 r.name,
                 format_size(r.size),
+                *((_pull(r),) if pulled else ()),
                 format_size(r.limit) if r.limit is not None else "-",
                 _headroom(r),
                 _delta(r),
@@ -136,9 +159,10 @@ def terminal_lines(records: Sequence[ImageRecord], *, verbose: bool = True) -> l
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = (1, 2, 3, 4, 5) if pulled else (1, 2, 3, 4)
     lines = []
     for number, row in enumerate(rows):
-        cells = [cell.rjust(widths[i]) if i in (1, 2, 3, 4) else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
         lines.append("  ".join(cells).rstrip())
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
@@ -201,6 +225,16 @@ REPORT_SCHEMA: dict[str, Any] = {
                     "warn_size": _SIZE_OR_NULL,
                     "baseline_size": _SIZE_OR_NULL,
                     "max_growth": {"type": ["string", "null"]},
+                    "pull_size": {
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "description": "bytes a host pulls: the layers compressed as a push sends them (max_pull_size)",
+                    },
+                    "pull_limit": {
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "description": "the tightest max_pull_size budget asked for",
+                    },
                     "delta": {"type": ["integer", "null"], "description": "size - baseline_size"},
                     "headroom": {"type": ["integer", "null"], "description": "limit - size"},
                     "checks": {
@@ -244,11 +278,13 @@ def _cell(text: str) -> str:
 
 def markdown_report(records: Sequence[ImageRecord]) -> str:
     """A Markdown table for ``$GITHUB_STEP_SUMMARY``: size bars relative to each budget."""
+    pulled = _pulled(records)
     lines = [
         "### Image sizes (pytest-slimimage)",
         "",
-        "| image | size | budget | of budget | vs baseline | final base | builder | checks |",
-        "|---|--:|--:|---|--:|---|---|---|",
+        "| image | size |" + (" pull |" if pulled else "") + " budget | of budget | vs baseline | final base | builder"
+        " | checks |",
+        "|---|--:|" + ("--:|" if pulled else "") + "--:|---|--:|---|---|---|",
     ]
     largest = max((r.size for r in records), default=1) or 1
     for r in records:
@@ -256,8 +292,10 @@ def markdown_report(records: Sequence[ImageRecord]) -> str:
         bar = f"`{_bar(fraction)}`" + (f" {fraction * 100:.0f}%" if r.limit else "")
         failed = "failed" in r.checks.values()
         verdict = ("❌ " if failed else "✅ ") + _verdicts(r) if r.checks else "-"
+        pull = f" {_pull(r)} |" if pulled else ""
+        budget = format_size(r.limit) if r.limit is not None else "-"
         lines.append(
-            f"| `{_cell(r.name)}` | {format_size(r.size)} | {format_size(r.limit) if r.limit is not None else '-'}"
+            f"| `{_cell(r.name)}` | {format_size(r.size)} |{pull} {budget}"
             f" | {bar} | {_delta(r)} | {_cell(r.final_base) or '-'} | {_cell(r.builder) or '-'} | {verdict} |"
         )
     if not records:
@@ -272,7 +310,7 @@ def svg_chart(records: Sequence[ImageRecord]) -> str:
 
     row_h, left, width, right = 34, 170, 520, 170
     height = 50 + row_h * max(1, len(records))
-    values = [v for r in records for v in (r.size, r.limit, r.baseline_size) if v]
+    values = [v for r in records for v in (r.size, r.limit, r.baseline_size, r.pull_size, r.pull_limit) if v]
     lo = max(1.0, min(values, default=1) / 2)
     hi = max(values, default=10) * 1.5
 
@@ -283,7 +321,9 @@ def svg_chart(records: Sequence[ImageRecord]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + right}" height="{height}"'
         ' font-family="sans-serif" font-size="12">',
         "<title>pytest-slimimage: image sizes (log scale)</title>",
-        f'<text x="{left}" y="18" font-weight="bold">Image size (log scale); | budget, ◆ baseline</text>',
+        f'<text x="{left}" y="18" font-weight="bold">Image size (log scale); | budget, ◆ baseline'
+        + ("; thin bar: pull size (compressed), ¦ its budget" if _pulled(records) else "")
+        + "</text>",
     ]
     for i, r in enumerate(records):
         y = 32 + i * row_h
@@ -296,6 +336,19 @@ def svg_chart(records: Sequence[ImageRecord]) -> str:
             f"<title>{name}: {format_size(r.size)}</title></rect>"
         )
         label = format_size(r.size) + (f" ({_delta(r)})" if r.delta is not None else "")
+        if r.pull_size is not None:
+            over = r.pull_limit is not None and r.pull_size > r.pull_limit
+            out.append(
+                f'<rect x="{left}" y="{y + 21}" width="{x(r.pull_size) - left:.1f}" height="4"'
+                f' fill="{"#c0392b" if over else "#85c1e9"}"><title>{name}: pulls {format_size(r.pull_size)}'
+                f" (compressed)</title></rect>"
+            )
+            label += f", pull {format_size(r.pull_size)}"
+        if r.pull_limit:
+            out.append(
+                f'<line x1="{x(r.pull_limit):.1f}" x2="{x(r.pull_limit):.1f}" y1="{y + 19}" y2="{y + 27}"'
+                f' stroke="#222" stroke-dasharray="2,1"><title>pull budget {format_size(r.pull_limit)}</title></line>'
+            )
         out.append(f'<text x="{x(r.size) + 6:.1f}" y="{y + 16}">{html.escape(label)}</text>')
         if r.limit:
             out.append(

@@ -80,6 +80,13 @@ def test_busybox(busybox):
     pass
 
 
+# --- what the images expose: the fixed one no shell, no root, no secret; busybox its shell -----------
+@pytest.mark.xfail(raises=ImageCheckFailed, reason="busybox is there for its shell: sh is an applet of /bin/busybox")
+@pytest.mark.slimimage(no_shell=True)
+def test_busybox_has_no_shell(busybox):
+    pass
+
+
 # --- the same checks as plain assertions, for tests that want the result -----------------------------
 def test_helpers_return_what_they_saw(static, naive):
     result = assert_runs(static, re.compile(r"^hello world$"))

@@ -30,11 +30,13 @@ import re
 import tarfile
 import zlib
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from pytest_slimimage.analysis.layers import LayerIndex, WantContent, index_layer
+from pytest_slimimage.analysis.layerscan import LayerScan, scan_layer_tar
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import Layer
 
@@ -73,6 +75,14 @@ class _Cache(Protocol):
     def get(self, digest: str) -> LayerIndex | None: ...
 
     def put(self, index: LayerIndex) -> None: ...
+
+
+class _ScanCache(Protocol):
+    """Where layer scans are kept by diff id (:class:`~pytest_slimimage.analysis.layercache.LayerCache`)."""
+
+    def get_scan(self, digest: str, *, pull: bool = False, files: bool = False) -> LayerScan | None: ...
+
+    def put_scan(self, scan: LayerScan) -> None: ...
 
 
 # ----------------------------------------------------------------------------------- sizes
@@ -120,6 +130,15 @@ class ArchivedLayer:
     """The blob's path inside the archive (``blobs/sha256/<hex>``, ``<id>/layer.tar``)."""
     diff_id: str
     """``sha256:<hex>`` of the uncompressed layer tar, as the image config lists it."""
+    size: int = -1
+    """The blob's bytes as the manifest lists them (an OCI layout's descriptor); -1: not listed."""
+    media_type: str = ""
+    """The blob's media type as the manifest lists it (``application/vnd.oci.image.layer.v1.tar+gzip``)."""
+
+    @property
+    def compressed(self) -> bool:
+        """The manifest lists the blob as compressed (gzip or zstd): its size is what a registry stores."""
+        return self.size >= 0 and self.media_type.endswith(("+gzip", ".gzip", "+zstd", ".zstd"))
 
 
 @dataclass(frozen=True)
@@ -454,6 +473,58 @@ class Archive:
             raise SlimImageError(f"{self.display}: layer {lost[0]} could not be read from the archive")
         return [found[layer.diff_id] for layer in image.layers]
 
+    def scan_layers(
+        self,
+        image: ArchivedImage,
+        *,
+        pull: bool = False,
+        files: bool = False,
+        cache: _ScanCache | None = None,
+        pool: Executor | None = None,
+        workers: int = 1,
+    ) -> list[LayerScan]:
+        """A second look at each layer of ``image``, bottom to top (:mod:`.layerscan`): ``pull``,
+        what a registry stores -- the blob's size from the manifest when the manifest lists it
+        compressed, else the layer tar gzip-compressed (computed, and cached by diff id);
+        ``files``, its files' states. Only the layers that need it are read."""
+        out: dict[str, LayerScan] = {}
+        for layer in image.layers:
+            if layer.diff_id in out:
+                continue
+            scan = LayerScan(layer.diff_id)
+            if pull and layer.compressed:
+                scan.compressed, scan.source = layer.size, "manifest"
+            if cache is not None and not scan.has(pull=pull, files=files):
+                hit = cache.get_scan(layer.diff_id, pull=pull and scan.compressed is None, files=files)
+                scan = scan.merged(hit)
+            out[layer.diff_id] = scan
+        wanted: dict[str, list[str]] = {}
+        for layer in image.layers:
+            if not out[layer.diff_id].has(pull=pull, files=files):
+                wanted.setdefault(self._source.real(layer.blob), []).append(layer.diff_id)
+        try:
+            for blob, _, stream in self._source.each(wanted):
+                digest = wanted[blob][0]
+                buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(cast(Any, stream), _BLOCK)
+                what = f"{self.display}: layer {blob}"
+                with contextlib.closing(_decompressed(buffered, bytes(buffered.peek(6)[:6]), what)) as plain:
+                    scan = out[digest]
+                    new = scan_layer_tar(
+                        plain,
+                        digest,
+                        pull=pull and scan.compressed is None,
+                        files=files and scan.files is None,
+                        pool=pool,
+                        workers=workers,
+                    )
+                if cache is not None:
+                    cache.put_scan(new)
+                for diff_id in dict.fromkeys(wanted[blob]):
+                    out[diff_id] = out[diff_id].merged(replace(new, digest=diff_id))
+        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            raise SlimImageError(f"{self.display} is not a readable archive (corrupt or truncated): {exc}") from None
+        return [out[layer.diff_id] for layer in image.layers]
+
     def loadable(self, image: ArchivedImage, tag: str) -> Iterator[bytes]:
         """``image`` as a tarball ``docker load`` takes (the classic docker-archive), tagged
         ``tag`` only: the config, each layer blob once (compressed or not, as stored; the engine
@@ -646,6 +717,11 @@ def _docker_images(source: _Source, display: str) -> list[ArchivedImage]:
     return images
 
 
+def _descriptor_size(descriptor: Mapping[str, Any]) -> int:
+    size = descriptor.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else -1
+
+
 def _blob(digest: object, display: str) -> str:
     match = _DIGEST.match(str(digest))
     if match is None:
@@ -686,6 +762,7 @@ def _oci_images(source: _Source, display: str) -> tuple[list[ArchivedImage], str
             raise SlimImageError(f"{display}: {name} is neither an image manifest nor an index")
         config_name = _blob(config_descriptor.get("digest"), display)
         layer_names = [_blob(d.get("digest") if isinstance(d, Mapping) else d, display) for d in layer_descriptors]
+        described = [d if isinstance(d, Mapping) else {} for d in layer_descriptors]
         lost = [n for n in (config_name, *layer_names) if not source.exists(n)]
         if lost:
             lacking.append(f"{shown or name} (blob {lost[0]} is not in the layout)")
@@ -700,7 +777,10 @@ def _oci_images(source: _Source, display: str) -> tuple[list[ArchivedImage], str
                 id=digest,
                 config=config,
                 config_blob=config_name,
-                layers=tuple(ArchivedLayer(n, d) for n, d in zip(layer_names, diff_ids, strict=True)),
+                layers=tuple(
+                    ArchivedLayer(n, d, _descriptor_size(described[i]), str(described[i].get("mediaType") or ""))
+                    for i, (n, d) in enumerate(zip(layer_names, diff_ids, strict=True))
+                ),
                 tags=tags,
             )
         )

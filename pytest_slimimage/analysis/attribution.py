@@ -4,6 +4,7 @@ Pure."""
 
 from __future__ import annotations
 
+from pytest_slimimage.analysis.secrets import mask_text
 from pytest_slimimage.dockerfile.model import Instruction
 from pytest_slimimage.facts import ImageFacts, Layer
 from pytest_slimimage.sizes import format_size
@@ -17,7 +18,7 @@ def layer_lines(facts: ImageFacts, top: int = TOP_LAYERS) -> list[str]:
     ranked = sorted(((la, where) for la, where in lines if la.size > 0), key=lambda item: -item[0].size)
     out = []
     for layer, where in ranked[:top]:
-        text = layer.instruction
+        text = mask_text(layer.instruction)  # a literal secret in a RUN line is never printed
         if len(text) > 90:
             text = text[:87] + "..."
         out.append(f"{format_size(layer.size):>8}  {text}  ({where})")
@@ -49,3 +50,15 @@ def attribute_layers(facts: ImageFacts) -> list[tuple[Layer, str]]:
                 break
         out.append((layer, where))
     return out
+
+
+def layers_in_order(facts: ImageFacts, count: int) -> list[tuple[str, str]]:
+    """What made each filesystem layer, bottom to top, when only the history is known (no layer
+    indexes to align it with): its instruction and where it comes from (``("RUN make", "Dockerfile
+    line 4")``), paired in order with the history entries that made a layer when they are
+    ``count``; ``("layer N", "")`` otherwise. (With the layers indexed,
+    :func:`~pytest_slimimage.analysis.waste.layer_origins` aligns them exactly.)"""
+    made = [(layer, where) for layer, where in attribute_layers(facts) if not layer.empty]
+    if len(made) != count:
+        return [(f"layer {number}", "") for number in range(count)]
+    return [(layer.instruction, where) for layer, where in made]

@@ -24,6 +24,7 @@ from typing import IO, Any, cast
 
 from elftools.elf.elffile import ELFFile
 
+from pytest_slimimage.analysis.markers import MARKERS as MARKERS  # re-exported: the probe searches these
 from pytest_slimimage.facts import ElfInfo
 
 HEAD_CAP = 4 * 1024 * 1024
@@ -42,35 +43,6 @@ SHEBANG_CAP = 256
 MAX_TAGS = 4096
 
 
-@dataclass(frozen=True)
-class Marker:
-    """A toolchain identity: the file holds every one of ``needles``."""
-
-    name: str
-    needles: tuple[bytes, ...]
-    what: str
-
-
-MARKERS: tuple[Marker, ...] = (
-    Marker(
-        "gcc-driver",
-        (b"COLLECT_GCC_OPTIONS", b"Using built-in specs."),
-        "the GCC driver (gcc, g++, cpp, cc): it sets COLLECT_GCC_OPTIONS and prints 'Using built-in specs.'",
-    ),
-    Marker(
-        "gcc-component",
-        (b"COLLECT_GCC_OPTIONS",),
-        "a GCC program the driver runs (cc1, cc1plus, collect2, lto1, lto-wrapper)",
-    ),
-    Marker("clang", (b"CCC_OVERRIDE_OPTIONS",), "the clang driver (reads CCC_OVERRIDE_OPTIONS)"),
-    Marker("tcc", (b"__TINYC__", b"libtcc1.a"), "the Tiny C Compiler (defines __TINYC__, links libtcc1.a)"),
-    Marker("go-compiler", (b"cmd/compile/internal/gc.",), "Go's compiler (cmd/compile)"),
-    Marker("go-command", (b"cmd/go/internal/work",), "the go command, which builds Go programs"),
-    Marker("rustc", (b"rustc_driver",), "rustc (or a tool built on rustc_driver: rustdoc, clippy-driver)"),
-)
-"""Verified against the real files: gcc:latest's x86_64-linux-gnu-gcc-12, -cpp-12, cc1, collect2,
-lto1 and lto-wrapper; Debian bookworm's clang-14, tcc, rustc and golang-1.19-go; none of the
-needles occurs in ls, dpkg, bash, perl, python, busybox or libc."""
 _SUBSUMES = {"gcc-driver": "gcc-component"}
 """A file with the first marker is reported with it alone."""
 _NEEDLES = tuple(dict.fromkeys(n for m in MARKERS for n in m.needles))

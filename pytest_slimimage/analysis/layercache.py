@@ -20,12 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from pytest_slimimage.analysis.layers import INDEX_FORMAT, LayerIndex
-from pytest_slimimage.facts import ElfInfo, FileEntry
+from pytest_slimimage.analysis.layerscan import PULL_METHOD, LayerScan
+from pytest_slimimage.facts import ElfInfo, FileEntry, FileState, SecretFinding
 from pytest_slimimage.fileio import write_atomic
 
-CACHE_SCHEMA = 1
-"""The JSON layout below; the index's own format (``INDEX_FORMAT``) is part of the name."""
+CACHE_SCHEMA = 2
+"""The JSON layout below (2: entries' owners, the layer's secret findings); the index's own format
+(``INDEX_FORMAT``) is part of the name."""
 CACHE_FORMAT = f"v{CACHE_SCHEMA}-{INDEX_FORMAT}"
+SCAN_SCHEMA = 1
+"""The JSON layout of the records of a layer's second look (:mod:`~pytest_slimimage.analysis.layerscan`),
+kept apart from the index's, so that a new index format keeps them and they cost the index nothing."""
+PULL_FORMAT = f"pull-v{SCAN_SCHEMA}-{PULL_METHOD}"
+"""The folder of compressed sizes: named for how they are computed."""
+FILES_FORMAT = f"files-v{SCAN_SCHEMA}"
+"""The folder of per-file owners, modes and content digests."""
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 
 
@@ -69,6 +78,65 @@ class LayerCache:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
 
+    # --------------------------------------------------------------------- a layer's second look
+    def get_scan(self, digest: str, *, pull: bool = False, files: bool = False) -> LayerScan | None:
+        """What a scan of layer ``digest`` found, when the cache holds everything asked for
+        (``pull``: its compressed size; ``files``: its files' states); None otherwise."""
+        match = _DIGEST.match(digest)
+        if match is None:
+            return None
+        scan = LayerScan(digest=digest)
+        if pull:
+            record = self._read(self.root / PULL_FORMAT / f"{match.group(1)}.json", PULL_FORMAT, digest)
+            if record is None:
+                return None
+            scan.tar_size, scan.compressed = int(record["tar_size"]), int(record["compressed"])
+        if files:
+            record = self._read(self.root / FILES_FORMAT / f"{match.group(1)}.json.gz", FILES_FORMAT, digest)
+            if record is None:
+                return None
+            try:
+                scan.files = {str(row[0]): _state(row) for row in record["files"]}
+            except (KeyError, TypeError, ValueError):
+                return None
+            scan.tar_size = scan.tar_size or int(record.get("tar_size") or 0)
+        return scan
+
+    def put_scan(self, scan: LayerScan) -> None:
+        """Store what ``scan`` holds (a compressed size read from a manifest is not stored: reading
+        it again costs nothing). Never an error, like :meth:`put`."""
+        match = _DIGEST.match(scan.digest)
+        if match is None:
+            return
+        head = {"digest": scan.digest, "tar_size": scan.tar_size}
+        writes: list[tuple[Path, bytes]] = []
+        if scan.compressed is not None and scan.source == "gzip":
+            record = {"format": PULL_FORMAT, **head, "compressed": scan.compressed}
+            writes.append((self.root / PULL_FORMAT / f"{match.group(1)}.json", json.dumps(record).encode("ascii")))
+        if scan.files is not None:
+            rows = [
+                [path, s.kind, s.mode, s.uid, s.gid, s.size, s.digest, s.link, s.mtime]
+                for path, s in scan.files.items()
+            ]
+            record = {"format": FILES_FORMAT, **head, "files": rows}
+            data = gzip.compress(json.dumps(record, separators=(",", ":")).encode("ascii"), compresslevel=5)
+            writes.append((self.root / FILES_FORMAT / f"{match.group(1)}.json.gz", data))
+        for target, data in writes:
+            with contextlib.suppress(OSError):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(target, data)
+
+    @staticmethod
+    def _read(path: Path, form: str, digest: str) -> dict[str, Any] | None:
+        try:
+            raw = path.read_bytes()
+            record = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+            if not isinstance(record, dict) or record.get("format") != form or record.get("digest") != digest:
+                return None
+            return record
+        except (OSError, EOFError, ValueError):
+            return None  # missing, truncated, not gzip, not JSON: computed again
+
 
 # --------------------------------------------------------------------------------------- the JSON
 def _to_json(index: LayerIndex) -> dict[str, Any]:
@@ -82,6 +150,7 @@ def _to_json(index: LayerIndex) -> dict[str, Any]:
         "whiteouts": index.whiteouts,
         "opaque_dirs": index.opaque_dirs,
         "contents": {path: base64.b64encode(data).decode("ascii") for path, data in index.contents.items()},
+        "secrets": [[f.rule, f.kind, f.path, f.line, f.preview] for f in index.secrets],  # masked: never the secret
     }
 
 
@@ -97,12 +166,14 @@ def _entry(entry: FileEntry) -> list[Any]:
         None
         if elf is None
         else [elf.machine, elf.bits, elf.kind, elf.interp, list(elf.needed), list(elf.runpath), list(elf.markers)],
+        entry.uid,
+        entry.gid,
     ]
 
 
 def _from_json(record: dict[str, Any]) -> LayerIndex:
     entries: dict[str, FileEntry] = {}
-    for path, kind, size, mode, link, shebang, elf in record["entries"]:
+    for path, kind, size, mode, link, shebang, elf, uid, gid in record["entries"]:
         info = None
         if elf is not None:
             machine, bits, elf_kind, interp, needed, runpath, markers = elf
@@ -123,6 +194,8 @@ def _from_json(record: dict[str, Any]) -> LayerIndex:
             link=str(link),
             elf=info,
             shebang=None if shebang is None else str(shebang),
+            uid=int(uid),
+            gid=int(gid),
         )
     return LayerIndex(
         digest=str(record["digest"]),
@@ -133,4 +206,22 @@ def _from_json(record: dict[str, Any]) -> LayerIndex:
         size=int(record["size"]),
         tar_size=int(record["tar_size"]),
         head_digest=str(record["head_digest"]),
+        secrets=[
+            SecretFinding(str(rule), str(kind), str(path), int(line), str(preview))
+            for rule, kind, path, line, preview in record["secrets"]
+        ],
+    )
+
+
+def _state(row: list[Any]) -> FileState:
+    _, kind, mode, uid, gid, size, digest, link, mtime = row
+    return FileState(
+        kind=str(kind),
+        mode=int(mode),
+        uid=int(uid),
+        gid=int(gid),
+        size=int(size),
+        digest=str(digest),
+        link=str(link),
+        mtime=int(mtime),
     )

@@ -17,8 +17,9 @@ xattr) translated back to ``.wh.`` entries. Either gives the :class:`LayerIndex`
 gives.
 
 Every regular file with an execute bit is probed as it passes (:mod:`pytest_slimimage.analysis.elfprobe`):
-ELF facts, or a script's ``#!`` line. Pure: reads bytes and files, imports neither pytest nor
-docker.
+ELF facts, or a script's ``#!`` line; every text file up to 1 MiB is read for secrets
+(:mod:`pytest_slimimage.analysis.secrets`), whose findings (never the secrets) the index keeps. Pure:
+reads bytes and files, imports neither pytest nor docker.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
 
-from pytest_slimimage.analysis import elfprobe
+from pytest_slimimage.analysis import elfprobe, secrets
 from pytest_slimimage.analysis.toolchains import APK_INSTALLED, DPKG_STATUS, DPKG_STATUS_DIR, is_package_database
+from pytest_slimimage.analysis.users import GROUP, PASSWD
 from pytest_slimimage.errors import SlimImageError
-from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, normalise
+from pytest_slimimage.facts import ElfInfo, FileEntry, FileSystem, SecretFinding, normalise
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -57,18 +59,19 @@ WantContent = Callable[[str, int], bool]
 
 LD_SO_CONF = "/etc/ld.so.conf"
 LD_SO_CONF_DIR = "/etc/ld.so.conf.d/"
-KEPT_CONTENT = (DPKG_STATUS, DPKG_STATUS_DIR, APK_INSTALLED, LD_SO_CONF, LD_SO_CONF_DIR)
+KEPT_CONTENT = (DPKG_STATUS, DPKG_STATUS_DIR, APK_INSTALLED, LD_SO_CONF, LD_SO_CONF_DIR, PASSWD, GROUP)
 """The files whose contents the engine's layer index keeps (a trailing ``/``: everything below)."""
 
 
 def keeps_content(path: str, size: int = 0) -> bool:
     """The files whose contents the layer index keeps: the package databases
-    (:func:`~pytest_slimimage.analysis.toolchains.find_toolchains`) and the dynamic loader's search path
-    configuration, ``/etc/ld.so.conf`` and ``/etc/ld.so.conf.d/*`` (the runnable diagnosis)."""
-    return is_package_database(path, size) or path == LD_SO_CONF or path.startswith(LD_SO_CONF_DIR)
+    (:func:`~pytest_slimimage.analysis.toolchains.find_toolchains`), the dynamic loader's search path
+    configuration, ``/etc/ld.so.conf`` and ``/etc/ld.so.conf.d/*`` (the runnable diagnosis), and the
+    user and group databases, ``/etc/passwd`` and ``/etc/group`` (``non_root``, ``no_setuid``)."""
+    return is_package_database(path, size) or path in (LD_SO_CONF, PASSWD, GROUP) or path.startswith(LD_SO_CONF_DIR)
 
 
-INDEX_SCHEMA = 2
+INDEX_SCHEMA = 3
 """Bumped whenever what an index holds, or how it is probed, changes."""
 
 
@@ -80,6 +83,7 @@ def index_format() -> str:
         CONTENT_LIMIT,
         FINGERPRINT_BYTES,
         [(m.name, m.needles) for m in elfprobe.MARKERS],
+        (secrets.SCAN_LIMIT, secrets.BINARY_PROBE, secrets.RULES_VERSION),
         (elfprobe.HEAD_CAP, elfprobe.DYNAMIC_CAP, elfprobe.SCAN_CAP, elfprobe.SHEBANG_CAP, elfprobe.MAX_TAGS),
     )
     return f"{INDEX_SCHEMA}-{hashlib.sha256(repr(probe).encode()).hexdigest()[:12]}"
@@ -105,6 +109,8 @@ class LayerIndex:
     layer before it has read it all."""
     head_digest: str = ""
     """``sha256:<hex>`` of the layer tar's first :data:`FINGERPRINT_BYTES` bytes ("": unknown)."""
+    secrets: list[SecretFinding] = field(default_factory=list)
+    """Private keys, credentials and tokens in this layer's files, masked (:mod:`.secrets`)."""
 
 
 @dataclass
@@ -246,28 +252,53 @@ class _Builder:
             index.size += member.size
             wanted = self._want is not None and member.size <= CONTENT_LIMIT and self._want(path, member.size)
             probe = bool(mode & 0o111) and member.size > 0
-            if wanted or probe:
+            scan = secrets.wants_content(path, member.size)
+            data: bytes | None = None
+            if wanted or probe or scan:
                 content = open_content()
                 if content is not None:
                     with contextlib.closing(content):
-                        if wanted:
+                        if wanted or (scan and not secrets.is_binary(_peek(content))):
                             data = content.read()
-                            index.contents[path] = data
                             content = io.BytesIO(data)
+                        if wanted and data is not None:
+                            index.contents[path] = data
                         if probe:
-                            elf, shebang = elfprobe.probe_executable(content, member.size, seekable=seekable or wanted)
+                            elf, shebang = elfprobe.probe_executable(
+                                content, member.size, seekable=seekable or data is not None
+                            )
+            index.secrets.extend(secrets.scan_file(path, data, member.size))
         elif kind == "hardlink":
             target = index.entries.get(link)
             if target is not None and target.kind == "file":  # same layer: the same bytes
                 elf, shebang = target.elf, target.shebang
         index.entries[path] = FileEntry(
-            path=path, kind=kind, size=member.size, mode=mode, link=link, elf=elf, shebang=shebang
+            path=path,
+            kind=kind,
+            size=member.size,
+            mode=mode,
+            link=link,
+            elf=elf,
+            shebang=shebang,
+            uid=member.uid,
+            gid=member.gid,
         )
 
     def finish(self, digest: str, tar_size: int = 0, head_digest: str = "") -> LayerIndex:
         index = self.index
         index.digest, index.tar_size, index.head_digest = digest, tar_size, head_digest
         return index
+
+
+def _peek(content: IO[bytes]) -> bytes:
+    """The first bytes of ``content`` without consuming them (a buffered reader's peek), to tell a
+    binary file before reading it; nothing where it cannot peek (the file is then read whole: it is
+    at most :data:`~pytest_slimimage.analysis.secrets.SCAN_LIMIT` bytes)."""
+    peek = getattr(content, "peek", None)
+    if peek is None:
+        return b""
+    head = peek(secrets.BINARY_PROBE)
+    return head if isinstance(head, bytes) else b""
 
 
 def index_layer(stream: BinaryIO, *, want_content: WantContent | None = None, digest: bool = True) -> LayerIndex:
@@ -487,6 +518,7 @@ def _walk_overlay(
         rel = prefix + os.fsdecode(name)
         info = tarfile.TarInfo(rel)
         info.mode = stat.S_IMODE(st.st_mode)
+        info.uid, info.gid = st.st_uid, st.st_gid
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:  # an overlay whiteout
             info.name = prefix + WHITEOUT_PREFIX + os.fsdecode(name)
             yield info, path
@@ -620,6 +652,30 @@ class _VirtualTar:
         if len(data) != n:
             raise StorageMismatch(f"the layer's file {normalise(name)} in {self._root} is shorter than recorded")
         return data
+
+    def chunks(self) -> Iterator[bytes]:
+        """The whole tar, contents included, front to back (each file opened once)."""
+        for piece in self._pieces:
+            if isinstance(piece, bytes):
+                yield piece
+                continue
+            name, length = piece
+            with _open_inside(self._root, name) as fh:
+                left = length
+                while left > 0:
+                    data = fh.read(min(_BLOCK, left))
+                    if not data:
+                        raise StorageMismatch(
+                            f"the layer's file {normalise(name)} in {self._root} is shorter than recorded"
+                        )
+                    left -= len(data)
+                    yield data
+
+
+def open_layer_tar(tar_split: Path, diff_dir: Path) -> BinaryIO:
+    """A layer of an overlay2 store as its tar, byte for byte what the engine's export and a push
+    send: the headers from its ``tar-split`` record, the contents from its ``diff`` directory."""
+    return stream_from_chunks(_VirtualTar(tar_split, diff_dir).chunks())
 
 
 def merge_layers(layers: Iterable[LayerIndex]) -> FileSystem:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pytest_slimimage.analysis.markers import TOOLCHAIN_MARKERS
 from pytest_slimimage.facts import FileSystem
 
 # A GNU target triplet prefix: x86_64-linux-gnu-, aarch64-linux-musl-, x86_64-pc-linux-gnu-, arm-linux-gnueabihf-
@@ -98,20 +99,26 @@ def find_toolchains(fs: FileSystem, allow: Iterable[str] = ()) -> tuple[Finding,
         if target is None or not target.executable:  # a link to a directory, a dangling link, a data file
             continue
         base = entry.path.rsplit("/", 1)[-1]
-        markers = entry.elf.markers if entry.elf is not None and entry.kind != "symlink" else ()
+        markers = (
+            tuple(m for m in entry.elf.markers if m in TOOLCHAIN_MARKERS)
+            if entry.elf is not None and entry.kind != "symlink"
+            else ()
+        )
         if COMPILER_FILE.match(base):
             if not _allowed(base, entry.path, allow, *markers):
                 found.append(Finding(base, entry.path, "file"))
         elif markers and not _allowed(base, entry.path, allow, *markers):
             found.append(Finding(markers[0], entry.path, "file", by="content"))
     for path, data in fs.contents.items():
-        for package in _installed_packages(path, data):
+        for package in installed_packages(path, data):
             if _PKG.match(package) and not _allowed(package, path, allow):
                 found.append(Finding(package, path, "package"))
     return tuple(sorted(set(found), key=lambda f: (f.kind, f.where, f.name)))
 
 
-def _installed_packages(path: str, data: bytes) -> list[str]:
+def installed_packages(path: str, data: bytes) -> list[str]:
+    """The packages a database kept by the layer index (dpkg's status, apk's installed) lists as
+    installed; nothing for any other file."""
     text = data.decode("utf-8", "replace")
     if path == APK_INSTALLED:
         return [line[2:].strip() for line in text.splitlines() if line.startswith("P:")]

@@ -26,7 +26,12 @@ RUN: Final = "run"
 """The check reads a container run (``facts.run``); its expectation has ``args`` and ``timeout``."""
 BASELINE: Final = "baseline"
 """The check reads the session's size baseline (``facts.baseline``)."""
-NEEDS: Final = (DOCKERFILE, FILESYSTEM, RUN, BASELINE)
+PULL_SIZES: Final = "pull_sizes"
+"""The check reads each layer's compressed size (``facts.pull``): computed once per layer, when asked."""
+REBUILD: Final = "rebuild"
+"""The check reads a second build of the image without cache (``facts.rebuild``) and the files of
+both (``facts.file_states``): a build, when asked."""
+NEEDS: Final = (DOCKERFILE, FILESYSTEM, RUN, BASELINE, PULL_SIZES, REBUILD)
 
 
 class _Required:

@@ -16,7 +16,16 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from pytest_slimimage.baseline import BaselineEntry
-from pytest_slimimage.checks.check import BASELINE, DOCKERFILE, FILESYSTEM, RUN, Check, ParseContext
+from pytest_slimimage.checks.check import (
+    BASELINE,
+    DOCKERFILE,
+    FILESYSTEM,
+    PULL_SIZES,
+    REBUILD,
+    RUN,
+    Check,
+    ParseContext,
+)
 from pytest_slimimage.checks.registry import REGISTRY, call
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.spec import Spec, SpecError
@@ -33,7 +42,10 @@ class ImageSource(Protocol):
     @property
     def default_timeout(self) -> float: ...
 
-    def facts(self, *, filesystem: bool = False) -> ImageFacts: ...
+    def facts(self, *, filesystem: bool = False, pull: bool = False, rebuild: bool = False) -> ImageFacts:
+        """``filesystem``: with the layers indexed; ``pull``: with each layer's compressed size;
+        ``rebuild``: with the image built again without cache, and both builds' files."""
+        ...
 
     def run(
         self, args: Sequence[str] | None = None, timeout: float | None = None, *, memory: str | None = None
@@ -78,7 +90,7 @@ def evaluate(image: ImageSource, spec: Spec) -> list[CheckResult]:
                 if RUN in check.needs:
                     plan: RunPlan = expectation
                     runs[number] = pool.submit(image.run, plan.args, plan.timeout, memory=plan.memory)
-        facts = image.facts(filesystem=FILESYSTEM in needs)
+        facts = _facts(image, needs)
         if BASELINE in needs:
             facts = _with_baseline(image, facts)
         results = []
@@ -112,8 +124,7 @@ def _check(
         result = call(check, facts, expectation)
         if not result.passed and FILESYSTEM in check.explain_with and facts.filesystem is None:
             fuller = image.facts(filesystem=True)
-            result = call(check, replace(fuller, run=facts.run, baseline=facts.baseline,
-                                         baseline_updating=facts.baseline_updating), expectation)  # fmt: skip
+            result = call(check, replace(facts, filesystem=fuller.filesystem, waste=fuller.waste), expectation)
     except ValueError as exc:
         raise SlimImageError(f"{image.name}: {exc}") from None
     return result
@@ -132,6 +143,14 @@ def check_once(image: ImageSource, check: str | Check[Any], value: object) -> tu
     return _one(image, found, expectation)
 
 
+def _facts(image: ImageSource, needs: frozenset[str]) -> ImageFacts:
+    """The facts ``needs`` call for (a source is asked only for what a check needs: its ``pull``
+    and ``rebuild`` are costly)."""
+    if PULL_SIZES in needs or REBUILD in needs:
+        return image.facts(filesystem=FILESYSTEM in needs, pull=PULL_SIZES in needs, rebuild=REBUILD in needs)
+    return image.facts(filesystem=FILESYSTEM in needs)
+
+
 def _with_baseline(image: ImageSource, facts: ImageFacts) -> ImageFacts:
     entry, updating = image.growth_baseline()
     return replace(facts, baseline=entry, baseline_updating=updating)
@@ -139,7 +158,7 @@ def _with_baseline(image: ImageSource, facts: ImageFacts) -> ImageFacts:
 
 def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[CheckResult, ImageFacts]:
     _applicable(image, [(check, expectation)])
-    facts = image.facts(filesystem=FILESYSTEM in check.needs)
+    facts = _facts(image, check.needs)
     if BASELINE in check.needs:
         facts = _with_baseline(image, facts)
     run = None

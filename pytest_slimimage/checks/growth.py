@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from pytest_slimimage.analysis.attribution import TOP_LAYERS
+from pytest_slimimage.analysis.secrets import mask_text
 from pytest_slimimage.baseline import BaselineEntry, Growth, parse_growth
 from pytest_slimimage.checks.check import BASELINE, Check, ParseContext
 from pytest_slimimage.checks.result import CheckResult, passing
@@ -77,7 +78,8 @@ def _layer_changes(facts: ImageFacts, baseline: BaselineEntry) -> list[str]:
     rows.sort(key=lambda row: -abs(row[0]))
     out = []
     for change, instruction, status in rows[:TOP_LAYERS]:
-        text = instruction if len(instruction) <= 90 else instruction[:87] + "..."
+        text = mask_text(instruction)
+        text = text if len(text) <= 90 else text[:87] + "..."
         out.append(f"{format_delta(change):>9}  {text}  ({status})")
     return out or ["(no layer-level change recorded)"]
 

@@ -19,6 +19,13 @@ from pytest_slimimage.checks.final_base import FINAL_BASE
 from pytest_slimimage.checks.growth import MAX_GROWTH
 from pytest_slimimage.checks.lint import LINT
 from pytest_slimimage.checks.no_compilers import NO_COMPILERS
+from pytest_slimimage.checks.no_package_manager import NO_PACKAGE_MANAGER
+from pytest_slimimage.checks.no_secrets import NO_SECRETS
+from pytest_slimimage.checks.no_setuid import NO_SETUID
+from pytest_slimimage.checks.no_shell import NO_SHELL
+from pytest_slimimage.checks.non_root import NON_ROOT
+from pytest_slimimage.checks.pull_size import MAX_PULL_SIZE
+from pytest_slimimage.checks.reproducible import REPRODUCIBLE
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.runnable import RUNNABLE
 from pytest_slimimage.checks.runs import RUNS
@@ -34,9 +41,16 @@ BUILTINS: tuple[Check[Any], ...] = (
     FINAL_BASE,
     EXEC_FORM,
     NO_COMPILERS,
+    NO_SHELL,
+    NO_PACKAGE_MANAGER,
+    NON_ROOT,
+    NO_SETUID,
+    NO_SECRETS,
     LINT,
     RUNNABLE,
     MAX_WASTE,
+    MAX_PULL_SIZE,
+    REPRODUCIBLE,
     RUNS,
 )
 """The built-in checks, in the order a test's checks run and are reported."""
@@ -160,7 +174,8 @@ def register_check(
     ``parse`` validates a marker or table value (raise ``ValueError`` with the reason; ``None``
     and ``False`` always mean "not asked"); by default the value is passed as it is. ``needs``
     says what the facts must hold: ``"filesystem"`` (the layers, for ``facts.filesystem``),
-    ``"dockerfile"``, ``"run"`` or ``"baseline"``. The helper ``assert_<name>(image, value)`` takes
+    ``"dockerfile"``, ``"run"``, ``"baseline"``, ``"pull_sizes"`` (``facts.pull``) or ``"rebuild"``
+    (``facts.rebuild``, ``facts.file_states``). The helper ``assert_<name>(image, value)`` takes
     the value by the function's second parameter's name (``assert_max_layers(image, limit=3)``).
     Returns the function unchanged.
     """

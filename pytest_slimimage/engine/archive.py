@@ -15,10 +15,10 @@ other check still reads the archive.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -27,11 +27,14 @@ import requests.exceptions
 
 from pytest_slimimage.analysis.archive import Archive, ArchivedImage, layer_disk_size, read_archive
 from pytest_slimimage.analysis.layers import LayerIndex, keeps_content
+from pytest_slimimage.analysis.layerscan import LayerScan
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
 from pytest_slimimage.engine.client import Engine
+from pytest_slimimage.engine.health import EngineWatch, transport_failure
 from pytest_slimimage.engine.image import BuiltImage, slug
+from pytest_slimimage.engine.layerscans import workers
 from pytest_slimimage.engine.runner import ContainerRunner
 from pytest_slimimage.errors import EngineUnavailable, SlimImageError
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, Layer, RunLimits, RunResult
@@ -135,13 +138,43 @@ class _NoEngine:
 
 
 class _ArchiveLayers:
-    """An archived image's layer indexes, read when the image was opened (its size needs them)."""
+    """An archived image's layer indexes, read when the image was opened (its size needs them),
+    and its layers' second look (compressed sizes, files' states), read from the archive when a
+    check asks (:meth:`~pytest_slimimage.analysis.archive.Archive.scan_layers`)."""
 
-    def __init__(self, indexes: Sequence[LayerIndex]) -> None:
+    def __init__(
+        self,
+        indexes: Sequence[LayerIndex],
+        archive: Archive | None = None,
+        image: ArchivedImage | None = None,
+        cache: LayerCache | None = None,
+    ) -> None:
         self._indexes = list(indexes)
+        self._archive = archive
+        self._image = image
+        self._cache = cache
 
-    def index_layers(self, image: str, *, cache: LayerCache | None = None) -> list[LayerIndex]:
+    def index_layers(self, image: str, *, cache: LayerCache | None = None, name: str | None = None) -> list[LayerIndex]:
         return list(self._indexes)
+
+    def scan_layers(
+        self,
+        image: str,
+        *,
+        cache: LayerCache | None = None,
+        pull: bool = False,
+        files: bool = False,
+        name: str | None = None,
+    ) -> list[LayerScan]:
+        if self._archive is None or self._image is None:  # pragma: no cover - always given when opened
+            raise SlimImageError(f"{name or image}: its archive is not known")
+        with ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="slimimage-scan") as pool:
+            scans = self._archive.scan_layers(
+                self._image, pull=pull, files=files, cache=cache or self._cache, pool=pool, workers=workers()
+            )
+        # a layer whose size the manifest gave was not read: its tar's length is the index's
+        pairs = zip(scans, self._indexes, strict=True)
+        return [replace(scan, tar_size=scan.tar_size or index.tar_size) for scan, index in pairs]
 
 
 class _Loader:
@@ -177,6 +210,8 @@ class ArchiveImages:
         baseline: Callable[[str], tuple[BaselineEntry | None, bool]] | None = None,
         layer_cache: LayerCache | None = None,
         connect: Callable[[], Engine] | None = None,
+        watch: EngineWatch | None = None,
+        claim: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
         self.worker = worker or session
@@ -185,8 +220,14 @@ class ArchiveImages:
         self.observer = observer
         self.baseline = baseline
         self.layer_cache = layer_cache
-        self.runner = ContainerRunner()
-        self._connect = connect or (lambda: Engine.connect(timeout=_LOAD_TIMEOUT))
+        self.watch = watch or EngineWatch()
+        self.runner = ContainerRunner(self.watch)
+        self._connect = connect or (lambda: Engine.connect(timeout=_LOAD_TIMEOUT, watch=self.watch))
+        self._claim = claim
+        """Called before an image is loaded: marks the session's temporary folder as its owner's, which
+        tells a later session's reaper whose the loaded image is."""
+        self.removed: list[str] = []
+        """The tags :meth:`close` removed."""
         self._engine: Engine | EngineUnavailable | None = None
         self._archives: dict[tuple[str, int, int], Archive] = {}
         self._images: dict[tuple[Any, ...], ArchiveImage] = {}
@@ -269,7 +310,7 @@ class ArchiveImages:
             attrs=archived.inspect(sum(sizes)),
             history=archived.history(sizes),
             dockerfile=dockerfile,
-            layers=_ArchiveLayers(indexes),
+            layers=_ArchiveLayers(indexes, archive, archived, self.layer_cache),
             loader=_Loader(self, archive, archived, notes),
             runner=self.runner,
             session=self.session,
@@ -305,33 +346,42 @@ class ArchiveImages:
                     f"{name}: a run needs a Docker engine to load {archive.display} into (every other check reads"
                     f" the archive without one), and {exc}"
                 ) from None
-            where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-            try:
-                present = self._inspect(engine, image.id)
-                tags = [t for t in (present or {}).get("RepoTags") or () if not t.startswith(ARCHIVE_REPOSITORY + "/")]
-                if present is not None and (tags or not present.get("RepoTags")):
-                    notes.lines.append(f"already on the engine at {where} as {image.id[:19]}: run as it is, not loaded")
-                    self._loaded[image.id] = image.id
-                    return image.id
-                tag = f"{ARCHIVE_REPOSITORY}/{slug(name)}:{slug(self.worker)}-{image.id.split(':')[-1][:12]}"
-                self._ours.append(tag)
-                self._load(engine, archive, image, tag)
-                loaded = self._inspect(engine, tag)
-            except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-                raise SlimImageError(
-                    f"{name}: could not load {archive.display} into the engine at {where}: {exc}"
-                ) from None
-            if loaded is None or loaded.get("Id") != image.id:
-                raise SlimImageError(
-                    f"{name}: loading {archive.display} into the engine at {where} gave"
-                    f" {loaded.get('Id') if loaded else 'no image'}, not {image.id}"
-                )
-            notes.lines.append(
-                f"loaded {archive.display} ({image.platform}) into the engine at {where} as {tag} for its runs;"
-                " removed at the end of the session"
+            where = self.watch.address
+            with self.watch.guard(f"loading {archive.display} for {name}"):
+                return self._put(engine, archive, image, name, notes, where)
+
+    def _put(self, engine: Engine, archive: Archive, image: ArchivedImage, name: str, notes: _Notes, where: str) -> str:
+        """:meth:`load`'s work, under the engine watch's guard."""
+        try:
+            present = self._inspect(engine, image.id)
+            tags = [t for t in (present or {}).get("RepoTags") or () if not t.startswith(ARCHIVE_REPOSITORY + "/")]
+            if present is not None and (tags or not present.get("RepoTags")):
+                notes.lines.append(f"already on the engine at {where} as {image.id[:19]}: run as it is, not loaded")
+                self._loaded[image.id] = image.id
+                return image.id
+            tag = f"{ARCHIVE_REPOSITORY}/{slug(name)}:{slug(self.worker)}-{image.id.split(':')[-1][:12]}"
+            if self._claim is not None:
+                self._claim()
+            self._ours.append(tag)
+            self._load(engine, archive, image, tag)
+            loaded = self._inspect(engine, tag)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            if transport_failure(exc) is not None:
+                raise  # the watch tells whether the engine is gone
+            raise SlimImageError(
+                f"{name}: could not load {archive.display} into the engine at {where}: {exc}"
+            ) from None
+        if loaded is None or loaded.get("Id") != image.id:
+            raise SlimImageError(
+                f"{name}: loading {archive.display} into the engine at {where} gave"
+                f" {loaded.get('Id') if loaded else 'no image'}, not {image.id}"
             )
-            self._loaded[image.id] = image.id
-            return image.id
+        notes.lines.append(
+            f"loaded {archive.display} ({image.platform}) into the engine at {where} as {tag} for its runs;"
+            " removed at the end of the session"
+        )
+        self._loaded[image.id] = image.id
+        return image.id
 
     @staticmethod
     def _inspect(engine: Engine, reference: str) -> dict[str, Any] | None:
@@ -358,10 +408,16 @@ class ArchiveImages:
         problems: list[str] = []
         with self._lock:
             engine = self._engine if isinstance(self._engine, Engine) else None
-            if engine is not None:
+            if engine is not None and self.watch.lost is not None and self._ours:
+                problems.append(
+                    f"could not remove {', '.join(self._ours)}: {self.watch.lost}"
+                    " (a later session removes it once the engine answers)"
+                )
+            elif engine is not None:
                 for tag in self._ours:
                     try:
                         engine.client.api.remove_image(tag, force=False, noprune=True)
+                        self.removed.append(tag)
                     except docker.errors.ImageNotFound:
                         pass
                     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:

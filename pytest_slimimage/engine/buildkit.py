@@ -30,6 +30,7 @@ from pytest_slimimage.engine.buildlog import (
     failure_text,
     last_buildkit_step,
     step_output,
+    timeout_text,
 )
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError
 
@@ -226,8 +227,9 @@ class BuildKitBuilder:
         _kill(proc)
         text = "".join(log)
         step = buildkit_failure(text)[1] or last_buildkit_step(text)
-        error = f"the build exceeded {job.timeout or 0:g} s (the docker client was stopped)"
-        message = failure_text(job.display, error, text, step=step, tail=step_output(text, step) if step else None)
+        how = "the docker client was stopped, which cancels it on the engine"
+        tail = step_output(text, step) if step else None
+        message = timeout_text(job.display, job.timeout or 0, how, text, step=step, tail=tail)
         return ImageBuildError(message, log=text, step=step)
 
     def _failure(self, job: BuildJob, text: str) -> ImageBuildError | EngineUnavailable:

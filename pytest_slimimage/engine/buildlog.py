@@ -27,11 +27,14 @@ __all__ = [
     "last_legacy_step",
     "legacy_step",
     "log_tail",
+    "running_container",
     "step_output",
+    "timeout_text",
 ]
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LEGACY_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_LEGACY_CONTAINER = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})\s*$", re.M)
 _BUILDKIT_VERTEX = re.compile(r"^#(\d+) \[(?:(?P<stage>[^\]]*?) )?(?P<n>\d+)/(?P<m>\d+)\] (?P<instruction>.*)$")
 _BUILDKIT_ANY_VERTEX = re.compile(r"^#(\d+) (?!ERROR:|DONE |CACHED$|sha256:|\d+\.\d+ )(?P<name>\S.*)$")
 _BUILDKIT_ERROR = re.compile(r"^#(\d+) ERROR: (.*)$")
@@ -87,6 +90,13 @@ def last_legacy_step(log: str) -> str | None:
     """The last ``Step n/m : ...`` line of a legacy build's log: the one that failed, when it failed."""
     steps = re.findall(r"^Step \d+/\d+ : .*$", log, re.M)
     return steps[-1] if steps else None
+
+
+def running_container(log: str) -> str | None:
+    """The container of the last step the legacy builder started (`` ---> Running in 1a2b3c4d5e6f``):
+    the one still running when a build is stopped."""
+    found = _LEGACY_CONTAINER.findall(log)
+    return found[-1] if found else None
 
 
 def buildkit_failure(log: str) -> tuple[str, str | None]:
@@ -177,6 +187,31 @@ def failure_text(
     if tail:
         lines.append("  build log (last lines):")
         lines += [f"    | {line}" for line in tail]
+    return "\n".join(lines)
+
+
+def timeout_text(
+    dockerfile: str,
+    limit: float,
+    how: str,
+    log: str,
+    *,
+    step: str | None = None,
+    tail: list[str] | None = None,
+) -> str:
+    """``building X failed: the build exceeded N s (how it was stopped)``, the step it was at, the
+    log's tail (``tail``: these lines instead) and how to give it longer."""
+    lines = [f"building {dockerfile} failed: the build exceeded {limit:g} s ({how})"]
+    if step:
+        lines.append(f"  stopped at step: {step}")
+    tail = log_tail(log) if tail is None else tail
+    if tail:
+        lines.append("  build log (last lines):")
+        lines += [f"    | {line}" for line in tail]
+    lines.append(
+        f"  hint: a build may take {limit:g} s (--slimimage-build-timeout, ini slimimage_build_timeout):"
+        " raise it if this build needs longer, or make the step faster"
+    )
     return "\n".join(lines)
 
 

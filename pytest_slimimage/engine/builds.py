@@ -10,13 +10,14 @@ import hashlib
 import json
 import os
 import threading
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.errors
-from docker.utils.build import exclude_paths
 from filelock import FileLock
 
 from pytest_slimimage.baseline import BaselineEntry
@@ -25,13 +26,17 @@ from pytest_slimimage.dockerfile.model import Dockerfile, parse_dockerfile
 from pytest_slimimage.engine.buildcache import BuildCache, cache_tag, repository_for
 from pytest_slimimage.engine.builder import Builder, BuildJob, LegacyBuilder
 from pytest_slimimage.engine.client import Engine
+from pytest_slimimage.engine.context import BuildContext, large_context_warning
 from pytest_slimimage.engine.image import BuiltImage
 from pytest_slimimage.engine.layerread import LayerReader
+from pytest_slimimage.engine.leftovers import LostBuild
+from pytest_slimimage.engine.rebuild import Rebuilder
 from pytest_slimimage.engine.runner import ContainerRunner
-from pytest_slimimage.errors import ImageBuildError, SlimImageError
+from pytest_slimimage.errors import EngineLost, ImageBuildError, SlimImageError, SlimImageWarning
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, Layer, RunLimits
 from pytest_slimimage.fileio import write_atomic
 from pytest_slimimage.labels import LABEL_WORKER
+from pytest_slimimage.owner import Owner, claim_session_dir
 
 if TYPE_CHECKING:
     from pytest_slimimage.analysis.layercache import LayerCache
@@ -99,25 +104,27 @@ class BuildRequest:
             files.append((secret, path))
         return cls(ctx, df, target, args, display, builder, tuple(files), platform, no_cache, builder_note)
 
-    def key(self) -> str:
+    def build_context(self) -> BuildContext:
+        """What a build of this request sends: the context's files after ``.dockerignore``."""
+        return BuildContext.scan(self.context, self.dockerfile)
+
+    def key(self, context: BuildContext | None = None) -> str:
         """Content hash: Dockerfile, every file the build would send (.dockerignore applied), target,
-        args, the builder, the secrets' ids and paths (never their contents), platform and no_cache."""
+        args, the builder, the secrets' ids and paths (never their contents), platform and no_cache.
+        File names and link targets are hashed as their bytes on disk (a name need not be UTF-8).
+        ``context``: the request's :meth:`build_context`, when the caller has it already."""
+        if context is None:
+            context = self.build_context()
         digest = hashlib.sha256()
         digest.update(self.dockerfile.read_bytes())
         digest.update(f"\0{self.target}\0{self.build_args!r}\0".encode())
         secrets = [(secret, str(path)) for secret, path in self.secrets]
         digest.update(f"{self.builder}\0{secrets!r}\0{self.platform}\0{self.no_cache}\0".encode())
-        ignore = self.context / ".dockerignore"
-        patterns: list[str] = []
-        if ignore.is_file():
-            patterns = [
-                line.strip() for line in ignore.read_text().splitlines() if line.strip() and not line.startswith("#")
-            ]
-        for rel in sorted(exclude_paths(str(self.context), patterns)):
+        for rel in sorted(context.names):
             path = self.context / rel
-            digest.update(rel.encode() + b"\0")
+            digest.update(os.fsencode(rel) + b"\0")
             if path.is_symlink():
-                digest.update(os.readlink(path).encode())
+                digest.update(os.fsencode(os.readlink(path)))
             elif path.is_file():
                 digest.update(f"{path.stat().st_mode & 0o777}".encode())
                 with path.open("rb") as fh:
@@ -163,6 +170,7 @@ class ImageBuilder:
         layer_cache: LayerCache | None = None,
         builder: Builder | None = None,
         progress: Callable[[str, str], Callable[[BuildProgress], None]] | None = None,
+        shared_owner: Owner | None = None,
     ) -> None:
         self.engine = engine
         self.builder: Builder = builder or LegacyBuilder(engine)
@@ -171,10 +179,16 @@ class ImageBuilder:
         name and its Dockerfile as messages show it; the builder sends that build's progress
         events to the callable it returns."""
         self.layers = LayerReader(engine)
-        self.runner = ContainerRunner()
+        self.runner = ContainerRunner(engine.watch)
         self.session = session
         self.worker = worker or session
         self.shared_dir = shared_dir
+        self.shared_owner = shared_owner or Owner.current()
+        """The process that removes ``shared_dir`` at the end of the run (named in it, for the reaper)."""
+        self.interrupted: list[str] = []
+        """Builds stopped by an interrupt (a signal, Ctrl-C): the image and its Dockerfile."""
+        self.lost_builds: list[LostBuild] = []
+        """Legacy builds running when the engine went away: their step containers stay there."""
         self.run_limits = run_limits or RunLimits()
         self.default_timeout = default_timeout
         self.build_timeout = build_timeout
@@ -183,6 +197,8 @@ class ImageBuilder:
         self.layer_cache = layer_cache
         self.cache = BuildCache(engine)
         self._cache: dict[str, BuiltImage | SlimImageError] = {}
+        self._sized: set[Path] = set()
+        """The contexts whose size was looked at (a large one is warned about once)."""
         self._lock = threading.Lock()
         self.images: dict[str, BuiltImage] = {}
         """Every image handed out, by name (the last one asked for under a name wins)."""
@@ -205,14 +221,27 @@ class ImageBuilder:
             platform=request.platform or engine_platform,  # BuildKit's automatic platform ARGs
             build_platform=engine_platform,
         )
-        key = request.key()
+        context = request.build_context()
+        self._warn_if_large(request, context)
+        key = request.key(context)
         with self._lock:
             cached = self._cache.get(key)
             if cached is None:
+                shown = name or request.context.name
+                builds, started = self.builds, time.time()
                 try:
-                    cached = self._shared_build(request, dockerfile, key, name or request.context.name)
+                    with self.engine.watch.guard(f"building {shown} ({request.display})", build=True):
+                        cached = self._shared_build(request, dockerfile, key, shown)
                 except ImageBuildError as exc:
                     cached = exc
+                except BaseException as exc:
+                    if not isinstance(exc, Exception) and self.builds > builds:  # the builder stopped it
+                        self.interrupted.append(f"{shown} ({request.display})")
+                    if isinstance(exc, EngineLost) and self.builds > builds and request.builder == "legacy":
+                        self.lost_builds.append(LostBuild.of(self.engine.watch.address, dockerfile, started))
+                    raise
+                if isinstance(cached, BuiltImage):  # reproducible builds it again, when asked
+                    cached.rebuilder = self._rebuilder(request, dockerfile, shown)
                 self._cache[key] = cached
             if isinstance(cached, SlimImageError):
                 raise cached
@@ -221,11 +250,38 @@ class ImageBuilder:
             self.repositories.add(repository_for(image.name))
         return image
 
+    def _rebuilder(self, request: BuildRequest, dockerfile: Dockerfile, name: str) -> Rebuilder:
+        """What builds ``request`` again without cache for ``reproducible`` (not as the fixture's
+        image: tagged apart, read, untagged)."""
+        return Rebuilder(
+            request=request,
+            dockerfile=dockerfile,
+            name=name,
+            builder=self.builder,
+            engine=self.engine,
+            layers=self.layers,
+            worker=self.worker,
+            cache=self.layer_cache,
+            timeout=self.build_timeout,
+            progress=self.progress,
+        )
+
+    def _warn_if_large(self, request: BuildRequest, context: BuildContext) -> None:
+        """A :class:`SlimImageWarning` for a large context, once per context in this process,
+        located at the Dockerfile that uses it."""
+        with self._lock:
+            if request.context in self._sized:
+                return
+            self._sized.add(request.context)
+        text = large_context_warning(context, _shown_context(request))
+        if text is not None:
+            warnings.warn_explicit(text, SlimImageWarning, str(request.dockerfile), 1)
+
     def _shared_build(self, request: BuildRequest, dockerfile: Dockerfile, content_key: str, name: str) -> BuiltImage:
         key = self.cache.key(content_key, request.builder, dockerfile)
         if self.shared_dir is None:
             return self._reuse_or_build(request, dockerfile, key, name)
-        self.shared_dir.mkdir(parents=True, exist_ok=True)
+        claim_session_dir(self.shared_dir, self.shared_owner)
         record = self.shared_dir / f"{key}.json"
         with FileLock(self.shared_dir / f"{key}.lock"):
             if record.is_file():
@@ -308,14 +364,15 @@ class ImageBuilder:
             key = f"existing\0{reference}\0{dockerfile}\0{target}\0{sorted((build_args or {}).items())}"
             cached = self._cache.get(key)
             if cached is None:
-                attrs = self.engine.local_image(reference)
-                if attrs is None:
-                    cached = SlimImageError(
-                        f"image {reference!r} is not on the engine: build or pull it before the tests"
-                        " (pytest-slimimage never pulls)"
-                    )
-                else:
-                    cached = self._describe(str(attrs["Id"]), parsed, name or reference, "")
+                with self.engine.watch.guard(f"looking up the image {reference}"):
+                    attrs = self.engine.local_image(reference)
+                    if attrs is None:
+                        cached = SlimImageError(
+                            f"image {reference!r} is not on the engine: build or pull it before the tests"
+                            " (pytest-slimimage never pulls)"
+                        )
+                    else:
+                        cached = self._describe(str(attrs["Id"]), parsed, name or reference, "")
                 self._cache[key] = cached
             if isinstance(cached, SlimImageError):
                 raise cached
@@ -370,6 +427,15 @@ class ImageBuilder:
     def remove_containers(self) -> int:
         """Remove this process's leftover containers (a safety net: runs remove their own)."""
         return self.engine.remove_containers(self.worker, label=LABEL_WORKER)
+
+
+def _shown_context(request: BuildRequest) -> str:
+    """The context's directory as messages show it: relative to the rootdir when the Dockerfile's
+    shown path is (``display`` ends with the Dockerfile's path in the context)."""
+    inside = request.dockerfile_arg()
+    if not os.path.isabs(request.display) and not os.path.isabs(inside) and request.display.endswith(inside):
+        return request.display[: -len(inside)].rstrip("/") or "."
+    return str(request.context)
 
 
 def _reused_log(request: BuildRequest, tag: str) -> str:

@@ -8,7 +8,6 @@ reads (:mod:`.layerread`) use this connection.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from pytest_slimimage.engine.health import API_TIMEOUT, EngineWatch, engine_address
 from pytest_slimimage.errors import EngineUnavailable
 from pytest_slimimage.facts import Layer
 from pytest_slimimage.labels import LABEL_SESSION
@@ -23,32 +23,31 @@ from pytest_slimimage.labels import LABEL_SESSION
 __all__ = ["Engine"]
 
 
-def _describe_host() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
 class Engine:
-    """A connection to one Docker engine (``DOCKER_HOST`` honoured)."""
+    """A connection to one Docker engine (``DOCKER_HOST`` honoured); ``watch`` knows whether it
+    still answers (shared by everything of the session that talks to it)."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, watch: EngineWatch | None = None) -> None:
         self.client = client
+        self.watch = watch or EngineWatch()
         self._arch: str | None = None
 
     @classmethod
-    def connect(cls, timeout: float = 10.0) -> Engine:
-        """Connect and ping; :class:`EngineUnavailable` says where it looked and why it failed."""
+    def connect(cls, timeout: float = API_TIMEOUT, *, watch: EngineWatch | None = None) -> Engine:
+        """Connect and ping; :class:`EngineUnavailable` says where it looked and why it failed.
+        ``timeout``: seconds any API call may wait for an answer (builds and runs set their own)."""
         try:
             client = docker.from_env(timeout=int(timeout))
             client.ping()
         except docker.errors.DockerException as exc:
             reason = str(exc).split(" (Caused by", 1)[0]
             raise EngineUnavailable(
-                f"no Docker engine answers at {_describe_host()}: {reason}."
+                f"no Docker engine answers at {engine_address()}: {reason}."
                 " Start one (bash scripts/engine-up.sh does it on Debian) or set DOCKER_HOST."
             ) from None
         except requests.exceptions.RequestException as exc:
-            raise EngineUnavailable(f"no Docker engine answers at {_describe_host()}: {exc}") from None
-        return cls(client)
+            raise EngineUnavailable(f"no Docker engine answers at {engine_address()}: {exc}") from None
+        return cls(client, watch)
 
     @property
     def arch(self) -> str | None:
@@ -117,6 +116,20 @@ class Engine:
                 c.remove(force=True, v=True)
                 removed += 1
         return removed
+
+    def containers_labelled(self, label: str) -> list[dict[str, Any]]:
+        """Every container (any state) carrying ``label``, as the engine lists them (``Id``,
+        ``Names``, ``Labels``, ``Created``, ``State``): one call."""
+        found = self.client.api.containers(all=True, filters={"label": label})
+        return [dict(c) for c in found]
+
+    def remove_container(self, container: str) -> bool:
+        """Remove a container (running or not) and its anonymous volumes; False when it is gone already."""
+        try:
+            self.client.api.remove_container(container, v=True, force=True)
+        except docker.errors.NotFound:
+            return False
+        return True
 
     # ------------------------------------------------------------------------------------- tags
     def tag_image(self, image: str, tag: str) -> bool:

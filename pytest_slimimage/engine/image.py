@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from pytest_slimimage.analysis.layers import LayerIndex, merge_layers
+from pytest_slimimage.analysis.layerscan import LayerScan
+from pytest_slimimage.analysis.reproducibility import file_states
+from pytest_slimimage.analysis.secrets import collect_secrets
 from pytest_slimimage.analysis.waste import WasteReport, compute_waste
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.result import CheckResult
@@ -20,14 +23,18 @@ from pytest_slimimage.dockerfile.model import Dockerfile
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import (
     DEFAULT_RUN_TIMEOUT,
+    FileState,
     FileSystem,
     ImageConfig,
     ImageFacts,
     Layer,
+    PulledLayer,
+    Rebuild,
     RunLimits,
     RunResult,
+    SecretFinding,
 )
-from pytest_slimimage.labels import LABEL_SESSION, LABEL_WORKER
+from pytest_slimimage.labels import container_labels
 
 if TYPE_CHECKING:
     from pytest_slimimage.analysis.layercache import LayerCache
@@ -47,7 +54,22 @@ class EngineFacts(Protocol):
 class LayerIndexer(Protocol):
     """Reads an image's layers (:class:`~pytest_slimimage.engine.layerread.LayerReader`)."""
 
-    def index_layers(self, image: str, *, cache: LayerCache | None = None) -> list[LayerIndex]: ...
+    def index_layers(
+        self, image: str, *, cache: LayerCache | None = None, name: str | None = None
+    ) -> list[LayerIndex]: ...
+
+    def scan_layers(
+        self,
+        image: str,
+        *,
+        cache: LayerCache | None = None,
+        pull: bool = False,
+        files: bool = False,
+        name: str | None = None,
+    ) -> list[LayerScan]:
+        """A second look at each layer, bottom to top: ``pull``, its compressed size; ``files``,
+        its files' owners and content digests."""
+        ...
 
 
 class Runner(Protocol):
@@ -63,6 +85,7 @@ class Runner(Protocol):
         labels: Mapping[str, str],
         limits: RunLimits,
         argv: Sequence[str],
+        display: str | None = None,
     ) -> RunResult: ...
 
 
@@ -170,11 +193,18 @@ class BuiltImage:
     @property
     def layer_indexes(self) -> tuple[LayerIndex, ...]:
         """One index per filesystem layer, bottom to top, read once through the engine."""
-        return self._once("layers", lambda: tuple(self._layers.index_layers(self.id, cache=self._layer_cache)))
+        return self._once(
+            "layers", lambda: tuple(self._layers.index_layers(self.id, cache=self._layer_cache, name=self.name))
+        )
 
     def waste(self) -> WasteReport:
         """Bytes written by one layer and overwritten or deleted by a later one (and efficiency)."""
         return self._once("waste", lambda: compute_waste(self.layer_indexes))
+
+    def secrets(self) -> tuple[SecretFinding, ...]:
+        """The secrets the layer index found in every layer (masked), each with what later layers did
+        to its file: deleted, overwritten or hidden files still ship."""
+        return self._once("secrets", lambda: collect_secrets(self.layer_indexes))
 
     @property
     def dockerfile(self) -> Dockerfile:
@@ -205,8 +235,45 @@ class BuiltImage:
         """The merged filesystem (paths, modes, package databases; whiteouts applied)."""
         return self._once("filesystem", lambda: merge_layers(self.layer_indexes))
 
-    def facts(self, *, filesystem: bool = False) -> ImageFacts:
-        """The facts the checks read; ``filesystem=True`` includes the (lazily indexed) filesystem."""
+    def pulled_layers(self) -> tuple[PulledLayer, ...]:
+        """Each filesystem layer, bottom to top, with its compressed size (what a push sends and a
+        pull fetches): computed once, and cached by layer digest across sessions."""
+        return self._once("pull", self._read_pull)
+
+    def _read_pull(self) -> tuple[PulledLayer, ...]:
+        scans = self._layers.scan_layers(self.id, cache=self._layer_cache, pull=True, name=self.name)
+        return tuple(PulledLayer(s.digest, s.tar_size, s.compressed or 0, s.source) for s in scans)
+
+    def file_states(self) -> Mapping[str, FileState]:
+        """Every path of the final filesystem with its mode, owner, mtime and content digest (the
+        layers read a second time for it, once; cached by layer digest)."""
+
+        def read() -> Mapping[str, FileState]:
+            scans = self._layers.scan_layers(self.id, cache=self._layer_cache, files=True, name=self.name)
+            return file_states(self.layer_indexes, scans)
+
+        return self._once("file_states", read)
+
+    rebuilder: Callable[[], Rebuild] | None = None
+    """Builds the image again without cache (set by the session's builder; None for an image the
+    plugin did not build)."""
+
+    def rebuilt(self) -> Rebuild:
+        """The image built again from the same Dockerfile and context without cache (once)."""
+        rebuilder = self.rebuilder
+        if rebuilder is None:
+            raise SlimImageError(
+                f"{self.name}: reproducible builds the image a second time from its Dockerfile and context, and"
+                f" {self.name} was not built by pytest-slimimage (an existing image or an archive): there is"
+                " nothing to build it again from"
+            )
+        return self._once("rebuild", rebuilder)
+
+    def facts(self, *, filesystem: bool = False, pull: bool = False, rebuild: bool = False) -> ImageFacts:
+        """The facts the checks read; ``filesystem=True`` includes the (lazily indexed) filesystem,
+        ``pull=True`` each layer's compressed size, ``rebuild=True`` a second build without cache
+        and both builds' files (each read once)."""
+        rebuilt = self.rebuilt() if rebuild else self._shared.rebuild
         return ImageFacts(
             name=self.name,
             id=self.id,
@@ -217,8 +284,12 @@ class BuiltImage:
             tags=self.tags,
             filesystem=self.filesystem if filesystem else self._shared.filesystem,
             waste=self.waste() if filesystem else self._shared.waste,
+            secrets=self.secrets() if filesystem else self._shared.secrets,
             base_size=self.base_size,
             engine_arch=self.engine_arch,
+            pull=self.pulled_layers() if pull else self._shared.pull,
+            file_states=self.file_states() if rebuild else self._shared.file_states,
+            rebuild=rebuilt,
         )
 
     def run(
@@ -232,14 +303,16 @@ class BuiltImage:
         argv = (self.config.entrypoint or ()) + (tuple(args) if args is not None else (self.config.cmd or ()))
         self._shared.runs += 1
         name = f"slimimage-{self._session}-{slug(self.name)}-{uuid.uuid4().hex[:8]}"
+        seconds = self.default_timeout if timeout is None else timeout
         return self._runner.run(
             self.id,
             args=args,
-            timeout=self.default_timeout if timeout is None else timeout,
+            timeout=seconds,
             name=name,
-            labels={LABEL_SESSION: self._session, LABEL_WORKER: self._worker},
+            labels=container_labels(self._session, self._worker, seconds),
             limits=self._limits if memory is None else replace(self._limits, memory=memory),
             argv=argv,
+            display=self.name,
         )
 
 
@@ -251,7 +324,11 @@ class _Lazy:
     layers: tuple[LayerIndex, ...] | None = None
     filesystem: FileSystem | None = None
     waste: WasteReport | None = None
+    secrets: tuple[SecretFinding, ...] | None = None
     runs: int = 0
+    pull: tuple[PulledLayer, ...] | None = None
+    file_states: Mapping[str, FileState] | None = None
+    rebuild: Rebuild | None = None
 
 
 _SEPARATOR = re.compile(r"[._]|__|-+")

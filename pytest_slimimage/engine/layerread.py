@@ -24,6 +24,8 @@ from pytest_slimimage.analysis.layers import (
     keeps_content,
     stream_from_chunks,
 )
+from pytest_slimimage.analysis.layerscan import LayerScan
+from pytest_slimimage.engine.layerscans import scan_layers
 from pytest_slimimage.engine.layersource import layer_source, storage_root
 from pytest_slimimage.errors import SlimImageError
 
@@ -53,17 +55,22 @@ class LayerReader:
         return f"<LayerReader {self.engine.base_url}>"
 
     def index_layers(
-        self, image: str, *, cache: LayerCache | None = None, source: str | None = None
+        self, image: str, *, cache: LayerCache | None = None, source: str | None = None, name: str | None = None
     ) -> list[LayerIndex]:
-        """One index per filesystem layer of ``image``, bottom to top.
+        """One index per filesystem layer of ``image`` (``name``: as messages name it), bottom to top.
 
         Layers found in ``cache`` are taken from it; when all are, nothing else is read. The
         others come from the engine's overlay2 storage when this process can read it, else from
         one streaming pass over the image's export (in which the cached layers are drained, not
         parsed); new indexes are stored in ``cache``. ``source`` (default: the
         ``SLIMIMAGE_LAYER_SOURCE`` environment variable, else ``auto``) forces ``export`` or
-        ``storage``; ``auto`` falls back from the storage to the export silently.
+        ``storage``; ``auto`` falls back from the storage to the export silently. An engine that
+        goes away meanwhile is one :class:`~pytest_slimimage.errors.EngineLost`.
         """
+        with self.engine.watch.guard(f"reading the layers of {name or image}"):
+            return self._index_layers(image, cache=cache, source=source)
+
+    def _index_layers(self, image: str, *, cache: LayerCache | None, source: str | None) -> list[LayerIndex]:
         chosen = layer_source(source)
         diff_ids = self._diff_ids(image)
         if not diff_ids:  # no RootFS in the inspect data: nothing to key a cache or the storage by
@@ -98,6 +105,22 @@ class LayerReader:
                 cache.put(new[digest])
         found.update(new)
         return [found[d] for d in diff_ids]
+
+    def scan_layers(
+        self,
+        image: str,
+        *,
+        cache: LayerCache | None = None,
+        pull: bool = False,
+        files: bool = False,
+        source: str | None = None,
+        name: str | None = None,
+    ) -> list[LayerScan]:
+        """A second look at each layer of ``image``, bottom to top, only for the checks that need
+        it: ``pull``, its gzip-compressed size; ``files``, its files' owners and content digests
+        (:func:`~pytest_slimimage.engine.layerscans.scan_layers`)."""
+        with self.engine.watch.guard(f"reading the layers of {name or image}"):
+            return scan_layers(self, image, cache=cache, pull=pull, files=files, source=source)
 
     def storage_root(self, source: str | None = "auto") -> Path | None:
         """The engine's data root when layers are read from its overlay2 storage under the layer

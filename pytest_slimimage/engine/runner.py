@@ -1,6 +1,10 @@
 """Container runs: an image run as shipped in a sandbox (no network unless allowed, all
 capabilities dropped, memory and pids capped), its output collected, the container removed.
 Through testcontainers' client (``DOCKER_HOST`` honoured, as docker-py does).
+
+An engine that dies or freezes during a run is one :class:`~pytest_slimimage.errors.EngineLost`
+(:class:`~pytest_slimimage.engine.health.EngineWatch`): a broken connection at once, a frozen
+engine after the run's timeout and a ping (:data:`~pytest_slimimage.engine.health.PROBE_TIMEOUT`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
+from pytest_slimimage.engine.health import EngineWatch, transport_failure
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import RunLimits, RunResult
 
@@ -29,10 +34,14 @@ _OUTPUT_WAIT = 10.0
 
 
 class ContainerRunner:
-    """Runs images on the engine ``DOCKER_HOST`` names; its client is made on the first run."""
+    """Runs images on the engine ``DOCKER_HOST`` names; its client is made on the first run.
+    ``watch`` (the session's) tells a dead or frozen engine from a run's own failure."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: EngineWatch | None = None) -> None:
         self._tc: Any = None
+        self.watch = watch or EngineWatch()
+        self.interrupted: list[str] = []
+        """Containers removed because their run was interrupted (a signal, Ctrl-C), by name."""
 
     def _testcontainers(self) -> Any:
         if self._tc is None:
@@ -51,16 +60,37 @@ class ContainerRunner:
         labels: Mapping[str, str],
         limits: RunLimits,
         argv: Sequence[str],
+        display: str | None = None,
     ) -> RunResult:
         """Run ``image`` as shipped (``args`` replaces CMD only), wait, collect output, remove it.
+        ``display`` names the image in messages.
 
         The output is read from an attach stream opened before the container starts (the
         engine's log endpoint serves one frame per line, seconds for a chatty program); the
         engine's log is the fallback when that stream breaks.
         """
+        doing = f"running {display or image} (container {name})"
+        with self.watch.guard(doing):
+            return self._run(
+                image, args=args, timeout=timeout, name=name, labels=labels, limits=limits, argv=argv, doing=doing
+            )
+
+    def _run(
+        self,
+        image: str,
+        *,
+        args: Sequence[str] | None,
+        timeout: float,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+        doing: str,
+    ) -> RunResult:
         started = time.monotonic()
         container = None
         output: _OutputPump | None = None
+        interrupted = False
 
         def not_started(exc: docker.errors.APIError) -> RunResult:
             return RunResult(
@@ -104,7 +134,16 @@ class ContainerRunner:
             try:
                 status = container.wait(timeout=timeout)
                 exit_code = int(status.get("StatusCode", -1))
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            except (requests.exceptions.RequestException, OSError) as exc:
+                how = transport_failure(exc)
+                if how is None:
+                    raise
+                found = self.watch.answers()  # its time is up, or the engine died or froze: ask it
+                if found is not None:
+                    if how == "no answer":
+                        why = f"no answer within the run's timeout ({timeout:g} s), nor to a ping ({found})"
+                        raise self.watch.gone(doing, why, silent=True) from None
+                    raise self.watch.unanswered(doing, how, found) from None
                 timed_out = True
                 with contextlib.suppress(docker.errors.APIError):
                     container.kill()
@@ -131,13 +170,20 @@ class ContainerRunner:
                 memory=limits.memory,
             )
         except docker.errors.DockerException as exc:
+            if transport_failure(exc) is not None:
+                raise  # the watch says whether the engine is gone
             raise SlimImageError(f"the engine could not run {image}: {exc}") from None
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)  # a signal, Ctrl-C
+            raise
         finally:
             if output is not None:
                 output.close()
-            if container is not None:
+            if container is not None and self.watch.lost is None:  # a lost engine: a later session's reaper removes it
                 with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                     container.remove(force=True, v=True)
+                    if interrupted:
+                        self.interrupted.append(name)
 
 
 class _OutputPump:

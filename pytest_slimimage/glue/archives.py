@@ -5,7 +5,6 @@ that checks each platform of a multi-platform OCI index (:func:`pytest_generate_
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from pytest_slimimage.glue.state import session_of
 if TYPE_CHECKING:  # the engine side loads when a test first needs an image
     from pytest_slimimage.engine.archive import ArchiveImage, ArchiveImages
 
-ARCHIVES_KEY = pytest.StashKey["ArchiveImages"]()
 _MARK = "_slimimage_archive"
 """The attribute an archive fixture's function carries: what it checks (:class:`_Wanted`)."""
 
@@ -44,33 +42,8 @@ class _Platform:
 
 def archives_of(config: pytest.Config) -> ArchiveImages:
     """The session's opened archives (made on first need; what they loaded for runs is removed
-    when the session ends)."""
-    found = config.stash.get(ARCHIVES_KEY, None)
-    if found is None:
-        from pytest_slimimage.analysis.layercache import LayerCache
-        from pytest_slimimage.engine.archive import ArchiveImages
-
-        state = session_of(config)
-        found = ArchiveImages(
-            session=state.token,
-            worker=state.worker,
-            run_limits=state.settings.run_limits,
-            default_timeout=state.settings.run_timeout,
-            observer=state.observe,
-            baseline=state.growth_for,
-            layer_cache=LayerCache(state.cache_dir) if state.cache_dir is not None else None,
-        )
-        config.stash[ARCHIVES_KEY] = found
-        config.add_cleanup(functools.partial(_close, config, found))
-    return found
-
-
-def _close(config: pytest.Config, archives: ArchiveImages) -> None:
-    problems = archives.close()
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    for problem in problems:
-        if reporter is not None:
-            reporter.write_line(f"slimimage: cleanup failed: {problem}")
+    when the session ends, and a failure to is in its summary)."""
+    return session_of(config).archives()
 
 
 def _anchor(config: pytest.Config, path: str | os.PathLike[str]) -> tuple[Path, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 import requests.exceptions
 
 from pytest_slimimage import BuiltImage, image_fixture
+from tests.integration.private_engine import PrivateEngine
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -65,6 +67,26 @@ def docker_client(pytestconfig: pytest.Config) -> Iterator[docker.DockerClient]:
         pytest.skip(f"{message} (set CI or pass --slimimage-require-engine to make this an error)")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def private_engine(pytestconfig: pytest.Config, docker_client: docker.DockerClient) -> Iterator[PrivateEngine]:
+    """A second, private dockerd with busybox:latest, for the tests that kill, stop or freeze an
+    engine or need one no other session uses (:mod:`.private_engine`); started by the first test
+    that asks for it, removed (daemon, bridge, folder) at the end whatever happened."""
+    missing = [tool for tool in ("dockerd", "ip") if shutil.which(tool) is None]
+    if os.geteuid() != 0 or missing:
+        reason = f"a private dockerd needs root and {', '.join(missing) or 'dockerd and ip'}"
+        if engine_required(pytestconfig):
+            pytest.fail(f"{reason} (required: CI is set or --slimimage-require-engine was given)", pytrace=False)
+        pytest.skip(reason)
+    engine = PrivateEngine()
+    try:
+        engine.start()
+        engine.load_busybox(docker_client)
+        yield engine
+    finally:
+        engine.close()
 
 
 def clean_env() -> dict[str, str]:

@@ -297,8 +297,11 @@ def test_buildkit_reports_progress_and_stops_at_its_time_limit(
     with pytest.raises(ImageBuildError) as excinfo:
         set_.build(job)
     lines = str(excinfo.value).splitlines()
-    assert lines[0] == "building slow/Dockerfile failed: the build exceeded 3 s (the docker client was stopped)"
-    assert lines[1].startswith("  failing step: #") and lines[1].endswith("[3/3] RUN sleep 60")
+    assert lines[0] == (
+        "building slow/Dockerfile failed: the build exceeded 3 s (the docker client was stopped, which cancels it on"
+        " the engine)"
+    )
+    assert lines[1].startswith("  stopped at step: #") and lines[1].endswith("[3/3] RUN sleep 60")
     steps = [(e.step, e.steps, e.instruction) for e in events if not e.done]
     assert steps[0][:2] == (1, 3) and steps[0][2].startswith("FROM ")
     assert (3, 3, "RUN sleep 60") in steps

@@ -19,6 +19,9 @@ from pytest_slimimage import (
     assert_final_base,
     assert_max_size,
     assert_no_compilers,
+    assert_no_secrets,
+    assert_no_shell,
+    assert_non_root,
     assert_runnable,
     assert_runs,
     image_fixture,
@@ -39,6 +42,7 @@ XFAIL_REASONS = {
     "test_multistage_runs": "/bin/sh: 1: [./hello]: not found (exit 127)",
     "test_dynamic_scratch_runs": "dynamic binary in scratch: no ELF loader, no libc",
     "test_naive_is_one_layer": "FROM gcc brings Debian's and gcc's layers",
+    "test_busybox_has_no_shell": "busybox is there for its shell: sh is an applet of /bin/busybox",
 }
 
 
@@ -62,14 +66,16 @@ def test_the_example_project_passes_as_the_article_says() -> None:
     summary = re.search(r"^=+ (?P<counts>.*?) in [\d.]+s(?: \([^)]*\))? =+$", proc.stdout, re.M)
     assert summary is not None, output
     counts = {outcome: int(n) for n, outcome in re.findall(r"(\d+) (\w+)", summary.group("counts"))}
-    assert counts == {"passed": 14, "xfailed": len(XFAIL_REASONS)}, output
-    for check in ("max_size", "warn_size", "final_base", "exec_form", "no_compilers", "runs", "max_layers"):
+    assert counts == {"passed": 18, "xfailed": len(XFAIL_REASONS)}, output
+    checks = ["max_size", "warn_size", "max_pull_size", "final_base", "exec_form", "no_compilers", "no_shell"]
+    checks += ["non_root", "no_secrets", "runs", "max_layers"]
+    for check in checks:
         assert f"PASSED pyproject.toml::hello::{check}" in output, output
     for test, reason in XFAIL_REASONS.items():
         assert f"XFAIL tests/test_article_images.py::{test} - {reason}" in proc.stdout, output
     # five images, each built or found in the engine's build cache (where it then stays)
     line = re.search(
-        r"^slimimage: (\d+) image build\(s\), (\d+) reused, \d+ check\(s\) \(6 failed\);"
+        r"^slimimage: (\d+) image build\(s\), (\d+) reused, \d+ check\(s\) \(7 failed\);"
         r" 5 image tag\(s\) cached, \d+ older pruned, 0 leftover container\(s\) removed$",
         proc.stdout,
         re.M,
@@ -196,6 +202,12 @@ def test_static_scratch_passes_all_five_within_1mb(static: BuiltImage) -> None:
     assert [entry.path for entry in static.filesystem if entry.kind == "file"] == ["/hello"]
 
 
+def test_static_scratch_exposes_no_shell_no_root_and_no_secret(static: BuiltImage) -> None:
+    assert assert_no_shell(static).headline == "static: no_shell: no shell among 1 paths"
+    assert assert_non_root(static).headline.startswith("static: non_root: runs as uid 65534 (USER 65534, numeric)")
+    assert assert_no_secrets(static).passed
+
+
 # ------------------------------------------------------------------------------------ 5. busybox
 def test_static_binary_on_busybox_passes_all_five(on_busybox: BuiltImage) -> None:
     assert_max_size(on_busybox, "5MB")
@@ -203,3 +215,12 @@ def test_static_binary_on_busybox_passes_all_five(on_busybox: BuiltImage) -> Non
     assert_exec_form(on_busybox)
     assert_no_compilers(on_busybox)
     assert_runs(on_busybox, "hello world")
+
+
+def test_busybox_is_there_for_its_shell(on_busybox: BuiltImage) -> None:
+    with pytest.raises(ImageCheckFailed) as excinfo:
+        assert_no_shell(on_busybox)
+    assert failure(excinfo)[:2] == [
+        "on_busybox: no_shell: found 1 shell(s) (busybox)",
+        "  /bin/busybox (busybox, a multi-call binary with a shell applet; as /bin/ash, /bin/sh)",
+    ]

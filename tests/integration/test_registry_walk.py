@@ -20,12 +20,17 @@ pytestmark = pytest.mark.usefixtures("docker_client")
 
 # busybox with 64 kB written then deleted (waste), an executable named gcc (a compiler by name), a
 # shell-form CMD (exec_form, lint SI002) whose program does not exist (runnable, runs), FROM ...:latest
-# (final_base is not scratch; lint SI004).
+# (final_base is not scratch; lint SI004); busybox alone compresses to more than 1 kB (max_pull_size);
+# the date written into a file (reproducible); busybox's sh applet (no_shell), its dpkg and rpm applets
+# (no_package_manager), no USER (non_root), the fake gcc made setuid (no_setuid), and an SSH key in
+# random bytes written with the junk and deleted with it (no_secrets: still shipped).
 DOCKERFILE = """\
 FROM busybox:latest
-RUN dd if=/dev/zero of=/junk bs=1024 count=64 2>/dev/null
-RUN rm /junk && mkdir -p /usr/local/bin && printf '#!/bin/sh\\necho not really\\n' >/usr/local/bin/gcc \\
-    && chmod +x /usr/local/bin/gcc
+RUN dd if=/dev/zero of=/junk bs=1024 count=64 2>/dev/null && mkdir -p /root/.ssh \\
+    && (echo '-----BEGIN OPENSSH PRIVATE KEY-----'; head -c 300 /dev/urandom | base64) >/root/.ssh/id_ed25519
+RUN rm /junk /root/.ssh/id_ed25519 && mkdir -p /usr/local/bin \\
+    && printf '#!/bin/sh\\necho not really\\n' >/usr/local/bin/gcc && chmod 4755 /usr/local/bin/gcc
+RUN date +%s%N > /built-at
 CMD /app --registry-walk
 """
 
@@ -36,9 +41,16 @@ FAILING: dict[str, Any] = {
     "final_base": "scratch",
     "exec_form": True,
     "no_compilers": True,
+    "no_shell": True,
+    "no_package_manager": True,
+    "non_root": True,
+    "no_setuid": True,
+    "no_secrets": True,
     "lint": True,
     "runnable": True,
     "max_waste": 0,
+    "max_pull_size": "1kB",
+    "reproducible": True,
     "runs": True,
 }
 """A value each built-in check fails with on the image above."""

@@ -55,11 +55,17 @@ def blocks(result: pytest.RunResult) -> dict[str, list[str]]:
 
 
 _ENGINE_IDS = re.compile(r"sha256:[0-9a-f]{12,64}|\b[0-9a-f]{12}\b")
+_BUILDKIT_STEP = re.compile(r"(?<![\w#])#\d+(?= )")
+"""BuildKit's step numbers in a build log (``#4 [2/2] RUN exit 3``): they depend on what its cache holds."""
 
 
 def masked_blocks(result: pytest.RunResult) -> dict[str, list[str]]:
-    """:func:`blocks` with engine ids (images, build containers) masked: they differ per session."""
-    return {title: [_ENGINE_IDS.sub("<id>", line) for line in lines] for title, lines in blocks(result).items()}
+    """:func:`blocks` with engine ids (images, build containers) and BuildKit's step numbers masked:
+    they differ per session."""
+    return {
+        title: [_BUILDKIT_STEP.sub("#<n>", _ENGINE_IDS.sub("<id>", line)) for line in lines]
+        for title, lines in blocks(result).items()
+    }
 
 
 def block(result: pytest.RunResult, title: str) -> list[str]:

@@ -143,8 +143,9 @@ def test_without_the_plugin_nothing_is_collected(pytester: pytest.Pytester) -> N
             "pyproject",
             '[tool.slimimage.images.hello]\ncontext = "hello"\nmax_sise = "10MB"\n',
             "{path} [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
-            " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint,"
-            " runnable, max_waste, runs, context, image, archive, dockerfile, target, build_args, builder, secrets,"
+            " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell,"
+            " no_package_manager, non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size,"
+            " reproducible, runs, context, image, archive, dockerfile, target, build_args, builder, secrets,"
             " platform, no_cache",
         ),
         (

@@ -123,7 +123,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     markers.stdout.fnmatch_lines(
         [
             "@pytest.mark.slimimage(max_size=..., warn_size=..., max_growth=..., final_base=..., exec_form=...,"
-            " no_compilers=..., lint=..., runnable=..., max_waste=..., runs=..., image=None):"
+            " no_compilers=..., no_shell=..., no_package_manager=..., non_root=..., no_setuid=..., no_secrets=...,"
+            " lint=..., runnable=..., max_waste=..., max_pull_size=..., reproducible=..., runs=..., image=None):"
             " check the image fixture the test uses (pytest-slimimage)"
         ]
     )

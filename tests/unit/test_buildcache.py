@@ -17,7 +17,7 @@ from pytest_slimimage.engine.buildcache import (
     repository_for,
     to_prune,
 )
-from pytest_slimimage.glue.session import Summary
+from pytest_slimimage.glue.summary import Summary
 
 KEY = "0123456789abcdef" * 4
 

@@ -24,7 +24,9 @@ from pytest_slimimage.engine.buildlog import (
     last_buildkit_step,
     last_legacy_step,
     legacy_step,
+    running_container,
     step_output,
+    timeout_text,
 )
 from pytest_slimimage.errors import EngineUnavailable, ImageBuildError
 
@@ -190,6 +192,39 @@ def test_failure_text_with_a_cause() -> None:
         "  the engine said: boom",
         "  hint: fix it",
     ]
+
+
+LEGACY_TIMED_OUT = """\
+Step 1/2 : FROM busybox:latest
+ ---> 8289cfae39ff
+Step 2/2 : RUN sleep 20
+ ---> Running in 8b4328ec2b6f
+"""
+
+
+def test_the_container_of_the_step_a_legacy_build_was_running() -> None:
+    assert running_container(LEGACY_TIMED_OUT) == "8b4328ec2b6f"
+    done = LEGACY_TIMED_OUT + "Removing intermediate container 8b4328ec2b6f\n ---> 1a2b3c4d5e6f\n"
+    assert running_container(done + "Step 3/3 : RUN make\n ---> Running in 0123456789ab\n") == "0123456789ab"
+    assert running_container("Step 1/1 : FROM busybox:latest\n ---> 8289cfae39ff\n") is None
+
+
+def test_a_timeout_names_the_limit_the_step_and_how_to_give_it_longer() -> None:
+    text = timeout_text("app/Dockerfile", 3, "stopped", LEGACY_TIMED_OUT, step="Step 2/2 : RUN sleep 20")
+    assert text.splitlines() == [
+        "building app/Dockerfile failed: the build exceeded 3 s (stopped)",
+        "  stopped at step: Step 2/2 : RUN sleep 20",
+        "  build log (last lines):",
+        "    | Step 1/2 : FROM busybox:latest",
+        "    |  ---> 8289cfae39ff",
+        "    | Step 2/2 : RUN sleep 20",
+        "    |  ---> Running in 8b4328ec2b6f",
+        "  hint: a build may take 3 s (--slimimage-build-timeout, ini slimimage_build_timeout): raise it if this"
+        " build needs longer, or make the step faster",
+    ]
+    assert timeout_text("Dockerfile", 0.5, "stopped", "").splitlines()[0] == (
+        "building Dockerfile failed: the build exceeded 0.5 s (stopped)"
+    )
 
 
 # ----------------------------------------------------------------------------------------- causes
@@ -473,8 +508,9 @@ def test_a_build_over_its_time_limit_is_stopped(client: Path, tmp_path: Path, mo
     with pytest.raises(ImageBuildError) as raised:
         BuildKitBuilder(BuilderChoice("buildkit", str(client))).build(job(tmp_path, timeout=0.5))
     assert str(raised.value).splitlines()[:2] == [
-        "building ctx/Dockerfile failed: the build exceeded 0.5 s (the docker client was stopped)",
-        "  failing step: #5 [2/3] RUN sleep 60",
+        "building ctx/Dockerfile failed: the build exceeded 0.5 s (the docker client was stopped, which cancels it"
+        " on the engine)",
+        "  stopped at step: #5 [2/3] RUN sleep 60",
     ]
 
 

@@ -641,9 +641,16 @@ def test_check_names() -> None:
         "final_base",
         "exec_form",
         "no_compilers",
+        "no_shell",
+        "no_package_manager",
+        "non_root",
+        "no_setuid",
+        "no_secrets",
         "lint",
         "runnable",
         "max_waste",
+        "max_pull_size",
+        "reproducible",
         "runs",
     )
 

@@ -238,13 +238,26 @@ def test_the_hosts_gcc_driver_and_compiler_proper_are_recognised() -> None:
         assert info is not None and info.markers == ("gcc-component",), prog
 
 
-@pytest.mark.parametrize("path", ["/bin/ls", "/usr/bin/dpkg", "/bin/bash", "/usr/bin/perl", "python"])
+@pytest.mark.parametrize(
+    "path", ["/bin/ls", "/usr/bin/dpkg", "/usr/bin/perl", "python", "/usr/bin/less", "/usr/bin/env", "/usr/bin/gdb"]
+)
 def test_ordinary_programs_have_no_marker(path: str) -> None:
     file = Path(os.path.realpath(sys.executable)) if path == "python" else Path(path)
     if not file.exists():  # pragma: no cover - Debian has all of these
         pytest.skip(f"{file} not on this host")
     info = probe_file(file)
     assert info is not None and info.markers == ()
+
+
+@pytest.mark.parametrize(
+    ("path", "markers"), [("/bin/bash", ("shell",)), ("/bin/dash", ("shell",)), ("/bin/busybox", ("shell", "busybox"))]
+)
+def test_the_hosts_shells_are_recognised_by_content(path: str, markers: tuple[str, ...]) -> None:
+    """The shell marker is in the bytes of the shells themselves (whatever they are named)."""
+    if not Path(path).exists():  # pragma: no cover - Debian has bash and dash; busybox-static for the base image
+        pytest.skip(f"{path} not on this host")
+    info = probe_file(Path(path))
+    assert info is not None and info.markers == markers
 
 
 def test_markers_by_bytes() -> None:
@@ -257,8 +270,12 @@ def test_markers_by_bytes() -> None:
     assert find_markers(b"cmd/go/internal/work.Builder") == ("go-command",)
     assert find_markers(b"librustc_driver-4c3beb7552356b6f.so") == ("rustc",)
     assert find_markers(b"gcc clang rustc go tcc") == ()
+    assert find_markers(b"..OPTIND..PS1..PS2..PS4..IFS..") == ("shell",)
+    assert find_markers(b"..OPTIND..") == ()  # getopt's optind in libc is lowercase; both needles are needed
+    assert find_markers(b"BusyBox v1.35.0 multi-call binary ..OPTIND..PS4") == ("shell", "busybox")
+    assert find_markers(b"BusyBox v1.35.0 multi-call binary") == ("busybox",)  # a busybox without ash
     assert [m.name for m in MARKERS] == ["gcc-driver", "gcc-component", "clang", "tcc", "go-compiler",
-                                         "go-command", "rustc"]  # fmt: skip
+                                         "go-command", "rustc", "shell", "busybox"]  # fmt: skip
 
 
 def rodata(data: bytes) -> tuple[int, int]:

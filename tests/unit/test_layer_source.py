@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_slimimage.engine.health import EngineWatch
 from pytest_slimimage.engine.layerread import LayerReader
 from pytest_slimimage.engine.layersource import (
     LAYER_SOURCE_ENV,
@@ -138,6 +139,7 @@ class RemoteEngine:
 
     def __init__(self) -> None:
         self.info_calls = 0
+        self.watch = EngineWatch("tcp://127.0.0.1:2375", ping=lambda timeout: None)
 
     def inspect(self, image: str) -> dict[str, Any]:
         return {"RootFS": {"Type": "layers", "Layers": ["sha256:" + "ab" * 32]}}

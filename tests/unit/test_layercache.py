@@ -13,7 +13,7 @@ import pytest
 from pytest_slimimage.analysis import elfprobe, layercache
 from pytest_slimimage.analysis.layercache import CACHE_FORMAT, LayerCache
 from pytest_slimimage.analysis.layers import INDEX_FORMAT, LayerIndex, index_format
-from pytest_slimimage.facts import ElfInfo, FileEntry
+from pytest_slimimage.facts import ElfInfo, FileEntry, SecretFinding
 
 DIGEST = "sha256:" + "ab" * 32
 ELF = ElfInfo(
@@ -25,7 +25,8 @@ def sample(digest: str = DIGEST, files: int = 3) -> LayerIndex:
     entries = [
         FileEntry("/usr/bin/gcc-12", "file", 1_301_496, 0o755, elf=ELF),
         FileEntry("/usr/bin/cc", "hardlink", 0, 0o755, "/usr/bin/gcc-12", elf=ELF),
-        FileEntry("/usr/bin/run", "file", 20, 0o4755, shebang="/bin/sh -e"),
+        FileEntry("/usr/bin/run", "file", 20, 0o4755, shebang="/bin/sh -e", uid=0, gid=50),
+        FileEntry("/home/app", "dir", 0, 0o700, uid=1000, gid=1000),
         FileEntry("/usr/bin/static", "file", 9, 0o755, elf=ElfInfo("arm64", 64, "exec")),
         FileEntry("/usr/lib/x", "symlink", 0, 0o777, "../x.so"),
         FileEntry("/odd/na\udcefme", "file", 1),  # a name that is not UTF-8 (tarfile's surrogateescape)
@@ -42,6 +43,7 @@ def sample(digest: str = DIGEST, files: int = 3) -> LayerIndex:
         size=1_301_526,
         tar_size=1_400_320,
         head_digest="sha256:" + "cd" * 32,
+        secrets=[SecretFinding("aws-access-key-id", "AWS access key id", "/app/.env", 3, "AKIA*************XYZ")],
     )
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import stat
+import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -363,7 +364,8 @@ def test_the_loaders_configuration_and_package_databases_are_kept(programs: dict
     ("path", "kept"),
     [("/var/lib/dpkg/status", True), ("/var/lib/dpkg/status.d/libc6", True), ("/lib/apk/db/installed", True),
      ("/etc/ld.so.conf", True), ("/etc/ld.so.conf.d/x.conf", True), ("/etc/ld.so.conf.bak", False),
-     ("/etc/ld.so.cache", False), ("/etc/os-release", False)],
+     ("/etc/ld.so.cache", False), ("/etc/os-release", False), ("/etc/passwd", True), ("/etc/group", True),
+     ("/etc/passwd-", False), ("/etc/shadow", False)],
 )  # fmt: skip
 def test_keeps_content(path: str, kept: bool) -> None:
     assert keeps_content(path, 10) is kept
@@ -637,3 +639,65 @@ def test_merge_twice_the_paths_and_whiteouts_take_about_twice_the_steps_not_four
 
     small, large = steps(lambda: merge(4000)), steps(lambda: merge(8000))
     assert large < 2.5 * small, f"{small} steps for 4000 paths, {large} for 8000: {large / small:.2f}x"
+
+
+# ------------------------------------------------------------------------- owners and secrets
+def _owned_tar(members: list[tuple[str, bytes | None, int, int, int]]) -> bytes:
+    """A layer tar of (name, content or None for a directory, mode, uid, gid)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode, uid, gid in members:
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid, info.mtime = mode, uid, gid, 1_700_000_000
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+KEY_TEXT = ("-----BEGIN OPENSSH " + "PRIVATE KEY-----\n" + "QUJD" * 20 + "\n").encode()
+OWNED = _owned_tar(
+    [
+        ("etc/", None, 0o755, 0, 0),
+        ("etc/passwd", b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n", 0o644, 0, 0),
+        ("app/", None, 0o755, 1000, 1000),
+        ("app/run", b"#!/bin/sh\necho hi\n", 0o4755, 0, 50),
+        ("app/id_ed25519", KEY_TEXT, 0o600, 1000, 1000),
+        ("app/blob.bin", b"\0\0" + KEY_TEXT, 0o644, 1000, 1000),  # binary: not read for secrets
+        ("app/lib.so.1", KEY_TEXT, 0o644, 1000, 1000),  # a shared library by name: not read
+    ]
+)
+
+
+def test_the_index_records_owners_keeps_passwd_and_finds_secrets_masked() -> None:
+    layer = index_layer(io.BytesIO(OWNED), want_content=keeps_content)
+    run = layer.entries["/app/run"]
+    assert (run.mode, run.uid, run.gid) == (0o4755, 0, 50)
+    assert (layer.entries["/app"].uid, layer.entries["/app"].gid) == (1000, 1000)
+    assert layer.contents == {"/etc/passwd": b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n"}
+    assert layer.entries["/app/run"].shebang == "/bin/sh"  # still probed, though read whole for secrets
+    assert [(f.rule, f.path, f.line, f.preview) for f in layer.secrets] == [
+        ("ssh-private-key", "/app/id_ed25519", 1, "-----BEGIN OPENSSH PRIVATE KEY----- ...")
+    ]
+
+
+def test_owners_and_secrets_are_the_same_from_the_engines_storage(tmp_path: Path) -> None:
+    """The tar-split record and the ``diff`` directory walked as the engine's differ walks it give
+    the export's owners and findings (the directory's files chowned as the engine stores them)."""
+    exported = index_layer(io.BytesIO(OWNED), want_content=keeps_content)
+    (tmp_path / "split.gz").write_bytes(tar_split(OWNED))
+    diff = tmp_path / "diff"
+    unpack_overlay(OWNED, diff, devices=False)
+    with tarfile.open(fileobj=io.BytesIO(OWNED)) as tar:
+        for member in tar:
+            os.chown(diff / member.name.rstrip("/"), member.uid, member.gid)
+            os.chmod(diff / member.name.rstrip("/"), member.mode)
+    digest = "sha256:" + sha256(OWNED)
+    stored = index_tar_split(tmp_path / "split.gz", diff, digest=digest, want_content=keeps_content)
+    assert stored == exported
+    walked = index_overlay_dir(diff, digest=digest, want_content=keeps_content)
+    assert walked.entries == exported.entries
+    assert walked.secrets == exported.secrets

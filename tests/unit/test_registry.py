@@ -42,7 +42,7 @@ class FakeImage:
     seen: list[CheckResult] = field(default_factory=list)
     runs: int = 0
 
-    def facts(self, *, filesystem: bool = False) -> ImageFacts:
+    def facts(self, *, filesystem: bool = False, pull: bool = False, rebuild: bool = False) -> ImageFacts:
         layers = (Layer("COPY app /app", 4_000, False), Layer("RUN true", 1_000, False))
         return ImageFacts(self.name, "sha256:" + "0" * 64, self.size, ImageConfig(cmd=("/app",)), layers)
 
@@ -79,7 +79,8 @@ def layers_check(facts: ImageFacts, limit: int) -> CheckResult:
 def test_builtins_are_registered_in_their_canonical_order() -> None:
     assert CHECKS == (
         "max_size", "warn_size", "max_growth", "final_base", "exec_form",
-        "no_compilers", "lint", "runnable", "max_waste", "runs",
+        "no_compilers", "no_shell", "no_package_manager", "non_root", "no_setuid", "no_secrets",
+        "lint", "runnable", "max_waste", "max_pull_size", "reproducible", "runs",
     )  # fmt: skip
     assert [c.name for c in BUILTINS] == list(CHECKS)
     assert all(c.builtin for c in BUILTINS)

@@ -45,7 +45,14 @@ def test_every_check_keyword() -> None:
         no_compilers=True,
         lint=["SI004"],
         runnable=True,
+        no_shell=True,
+        no_package_manager=True,
+        non_root=True,
+        no_setuid=True,
+        no_secrets=True,
         max_waste="10%",
+        max_pull_size="30MB",
+        reproducible=True,
         runs="hi",
     )
     assert result.max_size == 74_000_000
@@ -57,6 +64,8 @@ def test_every_check_keyword() -> None:
     assert result.lint == ("SI004",)
     assert result.runnable is True
     assert result.max_waste == "10%"
+    assert result.max_pull_size == 30_000_000
+    assert result.reproducible == "content"
     assert result.runs == RunExpectation(stdout="hi")
     assert result.checks == CHECKS
     assert result.needs_filesystem
@@ -140,7 +149,8 @@ def test_unknown_keyword_with_suggestion() -> None:
     message = error({"max_sise": "1MB"})
     assert message == (
         f"{WHERE}: unknown keyword 'max_sise' (did you mean 'max_size'?); known keywords:"
-        " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable, max_waste, runs"
+        " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell, no_package_manager,"
+        " non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size, reproducible, runs"
     )
 
 
@@ -148,8 +158,9 @@ def test_unknown_keyword_suggests_extra_keys_too() -> None:
     message = error({"imag": "x"}, extra=("image",))
     assert "unknown keyword 'imag' (did you mean 'image'?)" in message
     assert message.endswith(
-        "known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, lint, runnable,"
-        " max_waste, runs, image"
+        "known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell,"
+        " no_package_manager, non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size,"
+        " reproducible, runs, image"
     )
 
 
