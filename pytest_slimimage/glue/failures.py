@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pytest_slimimage.analysis.secrets import mask_text
 from pytest_slimimage.errors import ImageBuildError, ImageCheckFailed, SlimImageError
 from pytest_slimimage.glue.fixtures import is_image
 
@@ -66,15 +67,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if excinfo is not None:
         exc = excinfo.value
         if isinstance(exc, ImageBuildError) and exc.log:
-            report.sections.append(("slimimage build log", exc.log))
+            report.sections.append(("slimimage build log", mask_text(exc.log)))
         if isinstance(exc, (SlimImageError, PlainFailure)):
             path, lineno, _ = item.location
-            report.longrepr = PlainRepr(str(exc), path, (lineno or 0) + 1, type(exc).__name__)
+            text = mask_text(str(exc)) if isinstance(exc, ImageBuildError) else str(exc)  # a log quotes RUN lines
+            report.longrepr = PlainRepr(text, path, (lineno or 0) + 1, type(exc).__name__)
     if report.failed and report.when == "call":
         for key, value in getattr(item, "funcargs", {}).items():
             if is_image(value) and value.build_log:
                 tail = "".join(value.build_log.splitlines(keepends=True)[-60:])
-                report.sections.append((f"slimimage build log: {key} ({value.tag})", tail))
+                report.sections.append((f"slimimage build log: {key} ({value.tag})", mask_text(tail)))
     return report
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pytest
 
+from pytest_slimimage.analysis.secrets import mask_text
 from pytest_slimimage.glue.state import SESSION_KEY
 
 if TYPE_CHECKING:  # the engine side (docker-py) loads when a test first needs an image
@@ -151,7 +152,7 @@ class BuildDisplay:
             if event.steps is not None:
                 build.steps = event.steps
             if event.instruction:
-                build.instruction = _one_line(event.instruction)
+                build.instruction = _one_line(mask_text(event.instruction))  # RUN lines may hold secrets
             if self.live:
                 due = self._drawn_at is None or self.clock() - self._drawn_at >= self.redraw_every
                 if moved or due:

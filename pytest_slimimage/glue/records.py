@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pytest_slimimage.analysis.secrets import mask_text
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.checks.registry import REGISTRY
 from pytest_slimimage.checks.result import CheckResult
@@ -46,7 +47,7 @@ class ImageRecords:
                 dockerfile=image.dockerfile.path if image.has_dockerfile else "",
                 builder=image.builder,
                 layers=[
-                    {"instruction": la.instruction, "size": la.size, "from_base": la.from_base}
+                    {"instruction": mask_text(la.instruction), "size": la.size, "from_base": la.from_base}
                     for la in image.layers
                     if la.size
                 ],

@@ -8,6 +8,7 @@ does not, a second build that never becomes the fixture's image and leaves no ta
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -38,6 +39,7 @@ from pytest_slimimage.engine.archive import ArchiveImages
 from pytest_slimimage.engine.client import Engine
 from pytest_slimimage.engine.layerread import LayerReader
 from pytest_slimimage.engine.rebuild import REBUILD_REPOSITORY
+from pytest_slimimage.glue.fixtures import BuildFactory
 from tests.integration.conftest import CONTEXTS, clean_env
 
 REBUILD = CONTEXTS / "rebuild"
@@ -46,8 +48,22 @@ stamped = image_fixture(REBUILD, dockerfile="Dockerfile.stamped")
 """busybox, a RUN that writes a fixed text, and a RUN that writes the date: not reproducible."""
 steady = image_fixture(REBUILD, dockerfile="Dockerfile.steady")
 """busybox and a RUN that writes a fixed text: reproducible, but not strictly (its mtime)."""
-copied = image_fixture(REBUILD, dockerfile="Dockerfile.copied")
-"""scratch and a COPY from the context: reproducible even strictly."""
+FIXED_MTIME = 1_700_000_000
+"""The context file's modification time. COPY keeps it, and neither BuildKit's cache nor the
+plugin's key looks at it: a cached layer keeps the mtime of the checkout it was first built from.
+So the test pins the mtime and builds without cache, to compare like with like in any checkout."""
+
+
+@pytest.fixture(scope="session")
+def copied(slimimage_build: BuildFactory, tmp_path_factory: pytest.TempPathFactory) -> BuiltImage:
+    """scratch and a COPY from the context: reproducible even strictly."""
+    context = tmp_path_factory.mktemp("copied")
+    shutil.copy(REBUILD / "Dockerfile.copied", context / "Dockerfile")
+    shutil.copy(REBUILD / "message.txt", context / "message.txt")
+    os.utime(context / "message.txt", (FIXED_MTIME, FIXED_MTIME))
+    return slimimage_build(context, name="copied", no_cache=True)
+
+
 pulled_busybox = existing_image_fixture("busybox:latest")
 
 
