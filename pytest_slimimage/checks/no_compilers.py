@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from pytest_slimimage.analysis.toolchains import Finding, find_toolchains
-from pytest_slimimage.checks.check import FILESYSTEM, Check, ParseContext, strings
+from pytest_slimimage.checks.allowlist import allow_parser
+from pytest_slimimage.checks.check import FILESYSTEM, Check
 from pytest_slimimage.checks.result import CheckResult, passing
 from pytest_slimimage.facts import ImageFacts
 
@@ -53,19 +54,7 @@ def _toolchain_source(facts: ImageFacts, files: Sequence[Finding]) -> str:
     return ""
 
 
-def _parse(value: object, context: ParseContext) -> tuple[str, ...] | None:
-    """``True`` (nothing allowed), ``False``, a list of allowed names/globs, or ``{"allow": [...]}``."""
-    if value is True:
-        return ()
-    if value is False:
-        return None
-    if isinstance(value, Mapping) and set(value) <= {"allow"} and strings(value.get("allow", ())):
-        return tuple(value.get("allow", ()))
-    if strings(value):
-        return tuple(value)  # type: ignore[arg-type]
-    raise ValueError(
-        f"no_compilers expects True, False, a list of allowed names/globs, or {{'allow': [...]}}, got {value!r}"
-    )
+_parse = allow_parser("no_compilers")
 
 
 NO_COMPILERS: Check[tuple[str, ...]] = Check(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from pytest_slimimage.analysis.layers import (
 )
 from pytest_slimimage.analysis.layerscan import LayerScan
 from pytest_slimimage.engine.layerscans import scan_layers
-from pytest_slimimage.engine.layersource import layer_source, storage_root
+from pytest_slimimage.engine.layersource import layer_source, overlay2_layer, storage_root
 from pytest_slimimage.errors import SlimImageError
 
 if TYPE_CHECKING:
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LayerReader"]
 
-_CACHE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def _readable(path: Path) -> bool:
@@ -157,12 +155,7 @@ class LayerReader:
         for digest, chain in zip(diff_ids, chain_ids(diff_ids), strict=True):
             if digest not in missing or digest in out:
                 continue
-            record = root / "image" / "overlay2" / "layerdb" / "sha256" / chain.removeprefix("sha256:")
-            recorded = (record / "diff").read_text().strip()
-            cache_id = (record / "cache-id").read_text().strip()
-            if recorded != digest or not _CACHE_ID.fullmatch(cache_id):
-                raise StorageMismatch(f"the layer store's record {record} is not layer {digest}")
-            diff_dir = root / "overlay2" / cache_id / "diff"
+            record, diff_dir = overlay2_layer(root, digest, chain)
             if not diff_dir.is_dir():
                 raise StorageMismatch(f"layer {digest} has no directory {diff_dir}")
             tar_split = record / "tar-split.json.gz"

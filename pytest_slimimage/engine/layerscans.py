@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_slimimage.analysis.layers import StorageMismatch, chain_ids, open_layer_tar, stream_from_chunks
+from pytest_slimimage.analysis.layers import chain_ids, open_layer_tar, stream_from_chunks
 from pytest_slimimage.analysis.layerscan import LayerScan, scan_layer_tar, scan_saved_image
-from pytest_slimimage.engine.layersource import layer_source
+from pytest_slimimage.engine.layersource import layer_source, overlay2_layer
 from pytest_slimimage.errors import SlimImageError
 
 if TYPE_CHECKING:
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["scan_layers", "workers"]
 
-_CACHE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def workers() -> int:
@@ -110,12 +108,7 @@ def _from_storage(
     for digest, chain in zip(diff_ids, chain_ids(diff_ids), strict=True):
         if digest not in missing or digest in out:
             continue
-        record = root / "image" / "overlay2" / "layerdb" / "sha256" / chain.removeprefix("sha256:")
-        recorded = (record / "diff").read_text().strip()
-        cache_id = (record / "cache-id").read_text().strip()
-        if recorded != digest or not _CACHE_ID.fullmatch(cache_id):
-            raise StorageMismatch(f"the layer store's record {record} is not layer {digest}")
-        diff_dir = root / "overlay2" / cache_id / "diff"
+        record, diff_dir = overlay2_layer(root, digest, chain)
         tar_split = record / "tar-split.json.gz"
         if not diff_dir.is_dir() or not tar_split.is_file():
             continue

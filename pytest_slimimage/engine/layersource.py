@@ -9,10 +9,12 @@ reads the layers accordingly.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_slimimage.analysis.layers import StorageMismatch
 from pytest_slimimage.errors import SlimImageError
 
 __all__ = [
@@ -85,3 +87,19 @@ def _readable_overlay2_root(
     if not all(accessible(p) for p in needed):
         return None
     return root
+
+
+_CACHE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def overlay2_layer(root: Path, digest: str, chain: str) -> tuple[Path, Path]:
+    """Where layer ``digest`` (chain id ``chain``) lives in the overlay2 store under ``root``: its
+    record (``image/overlay2/layerdb/sha256/<chain id>``: ``diff`` names the layer, ``cache-id``
+    its directory, ``tar-split.json.gz`` its tar's headers) and its unpacked ``diff`` directory.
+    A record that names another layer raises :class:`StorageMismatch`."""
+    record = root / "image" / "overlay2" / "layerdb" / "sha256" / chain.removeprefix("sha256:")
+    recorded = (record / "diff").read_text().strip()
+    cache_id = (record / "cache-id").read_text().strip()
+    if recorded != digest or not _CACHE_ID.fullmatch(cache_id):
+        raise StorageMismatch(f"the layer store's record {record} is not layer {digest}")
+    return record, root / "overlay2" / cache_id / "diff"
