@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["LayerReader"]
 
 
-
 def _readable(path: Path) -> bool:
     return os.access(path, os.R_OK | os.X_OK)
 

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["scan_layers", "workers"]
 
 
-
 def workers() -> int:
     """Threads that compress at once: one per core this process may use."""
     try:
