@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pytest_slimimage.checks.exec_form import check_exec_form
     from pytest_slimimage.checks.final_base import check_final_base
     from pytest_slimimage.checks.growth import check_max_growth
+    from pytest_slimimage.checks.healthy import check_healthy
     from pytest_slimimage.checks.helpers import assert_runs
     from pytest_slimimage.checks.lint import check_lint
     from pytest_slimimage.checks.no_compilers import check_no_compilers
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from pytest_slimimage.checks.result import CheckResult
     from pytest_slimimage.checks.runnable import check_runnable
     from pytest_slimimage.checks.runs import RunExpectation, check_runs
+    from pytest_slimimage.checks.serves import check_serves
     from pytest_slimimage.checks.size import check_max_size, check_warn_size
     from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
     from pytest_slimimage.checks.waste import check_max_waste
@@ -58,6 +60,8 @@ if TYPE_CHECKING:
         FileEntry,
         FileState,
         FileSystem,
+        Healthcheck,
+        HealthProbe,
         ImageConfig,
         ImageFacts,
         Layer,
@@ -65,6 +69,8 @@ if TYPE_CHECKING:
         Rebuild,
         RunResult,
         SecretFinding,
+        ServicePlan,
+        ServiceResult,
     )
     from pytest_slimimage.glue.archives import archive_fixture
     from pytest_slimimage.glue.fixtures import existing_image_fixture, image_fixture
@@ -88,6 +94,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "FileSystem": ("pytest_slimimage.facts", "FileSystem"),
     "FileState": ("pytest_slimimage.facts", "FileState"),
     "Growth": ("pytest_slimimage.baseline", "Growth"),
+    "HealthProbe": ("pytest_slimimage.facts", "HealthProbe"),
+    "Healthcheck": ("pytest_slimimage.facts", "Healthcheck"),
     "ImageBuildError": ("pytest_slimimage.errors", "ImageBuildError"),
     "ImageCheckFailed": ("pytest_slimimage.errors", "ImageCheckFailed"),
     "ImageConfig": ("pytest_slimimage.facts", "ImageConfig"),
@@ -107,6 +115,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "RunExpectation": ("pytest_slimimage.checks.runs", "RunExpectation"),
     "RunResult": ("pytest_slimimage.facts", "RunResult"),
     "SecretFinding": ("pytest_slimimage.facts", "SecretFinding"),
+    "ServicePlan": ("pytest_slimimage.facts", "ServicePlan"),
+    "ServiceResult": ("pytest_slimimage.facts", "ServiceResult"),
     "SlimImageError": ("pytest_slimimage.errors", "SlimImageError"),
     "SlimImageWarning": ("pytest_slimimage.errors", "SlimImageWarning"),
     "Spec": ("pytest_slimimage.checks.spec", "Spec"),
@@ -118,6 +128,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "assert_runs": ("pytest_slimimage.checks.helpers", "assert_runs"),
     "check_exec_form": ("pytest_slimimage.checks.exec_form", "check_exec_form"),
     "check_final_base": ("pytest_slimimage.checks.final_base", "check_final_base"),
+    "check_healthy": ("pytest_slimimage.checks.healthy", "check_healthy"),
     "check_lint": ("pytest_slimimage.checks.lint", "check_lint"),
     "check_max_growth": ("pytest_slimimage.checks.growth", "check_max_growth"),
     "check_max_pull_size": ("pytest_slimimage.checks.pull_size", "check_max_pull_size"),
@@ -132,6 +143,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "check_reproducible": ("pytest_slimimage.checks.reproducible", "check_reproducible"),
     "check_runnable": ("pytest_slimimage.checks.runnable", "check_runnable"),
     "check_runs": ("pytest_slimimage.checks.runs", "check_runs"),
+    "check_serves": ("pytest_slimimage.checks.serves", "check_serves"),
     "check_warn_size": ("pytest_slimimage.checks.size", "check_warn_size"),
     "compute_waste": ("pytest_slimimage.analysis.waste", "compute_waste"),
     "diagnose": ("pytest_slimimage.analysis.runnable", "diagnose"),
@@ -171,6 +183,8 @@ __all__ = [
     "FileState",
     "FileSystem",
     "Growth",
+    "HealthProbe",
+    "Healthcheck",
     "ImageBuildError",
     "ImageCheckFailed",
     "ImageConfig",
@@ -187,6 +201,8 @@ __all__ = [
     "RunExpectation",
     "RunResult",
     "SecretFinding",
+    "ServicePlan",
+    "ServiceResult",
     "SlimImageError",
     "SlimImageWarning",
     "Spec",
@@ -197,6 +213,7 @@ __all__ = [
     "assert_check",
     "assert_exec_form",
     "assert_final_base",
+    "assert_healthy",
     "assert_max_growth",
     "assert_max_pull_size",
     "assert_max_size",
@@ -211,9 +228,11 @@ __all__ = [
     "assert_reproducible",
     "assert_runnable",
     "assert_runs",
+    "assert_serves",
     "assert_warn_size",
     "check_exec_form",
     "check_final_base",
+    "check_healthy",
     "check_lint",
     "check_max_growth",
     "check_max_pull_size",
@@ -228,6 +247,7 @@ __all__ = [
     "check_reproducible",
     "check_runnable",
     "check_runs",
+    "check_serves",
     "check_warn_size",
     "compute_waste",
     "diagnose",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["BUILDER_KINDS", "parse_builder", "parse_platform", "parse_secrets"]
+__all__ = ["BUILDER_KINDS", "parse_builder", "parse_platform", "parse_platforms", "parse_secrets"]
 
 BUILDER_KINDS = ("auto", "buildkit", "legacy")
 """``auto``: BuildKit wherever a docker client here can run it, else the legacy builder;
@@ -32,6 +32,20 @@ def parse_platform(value: object) -> str:
     if not _PLATFORM.fullmatch(text):
         raise ValueError(f"expected a platform os/arch[/variant] such as linux/amd64, got {value!r}")
     return text
+
+
+def parse_platforms(value: object) -> tuple[str, ...]:
+    """Target platforms to build one image each for (``["linux/amd64", "linux/arm64"]``): a
+    non-empty list of distinct platforms, in the order given."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f'expected a list of platforms such as ["linux/amd64", "linux/arm64"], got {value!r}')
+    platforms: list[str] = []
+    for each in value:
+        platform = parse_platform(each)
+        if platform in platforms:
+            raise ValueError(f"{platform} is listed twice")
+        platforms.append(platform)
+    return tuple(platforms)
 
 
 def parse_secrets(value: object) -> dict[str, str]:

@@ -7,12 +7,69 @@ without an engine by building facts by hand.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_slimimage.baseline import BaselineEntry
 from pytest_slimimage.dockerfile.model import Dockerfile
+
+HEALTH_MARGIN = 5.0
+"""Seconds ``healthy`` waits beyond what a HEALTHCHECK's own timing allows (see :attr:`Healthcheck.budget`)."""
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    """The image's ``HEALTHCHECK`` (``docker image inspect .Config.Healthcheck``), durations in seconds
+    with the engine's defaults filled in (30 s interval and timeout, no start period, 3 retries)."""
+
+    test: tuple[str, ...]
+    """``("CMD", "wget", ...)``, ``("CMD-SHELL", "wget ... || exit 1")`` or ``("NONE",)``."""
+    interval: float = 30.0
+    timeout: float = 30.0
+    start_period: float = 0.0
+    retries: int = 3
+
+    @classmethod
+    def from_config(cls, raw: object) -> Healthcheck | None:
+        """From ``Config.Healthcheck`` (nanoseconds; 0 or absent means the default); None without one."""
+        if not isinstance(raw, Mapping) or not raw.get("Test"):
+            return None
+
+        def seconds(key: str, default: float) -> float:
+            value = raw.get(key)
+            return int(value) / 1e9 if isinstance(value, (int, float)) and value > 0 else default
+
+        retries = raw.get("Retries")
+        return cls(
+            test=tuple(str(x) for x in raw["Test"]),
+            interval=seconds("Interval", 30.0),
+            timeout=seconds("Timeout", 30.0),
+            start_period=seconds("StartPeriod", 0.0),
+            retries=int(retries) if isinstance(retries, int) and retries > 0 else 3,
+        )
+
+    @property
+    def disabled(self) -> bool:
+        """``HEALTHCHECK NONE``: the base image's check turned off."""
+        return self.test[:1] == ("NONE",)
+
+    @property
+    def command(self) -> str:
+        """The probe as the Dockerfile says it: ``CMD ["wget", ...]`` or ``CMD wget ... || exit 1``."""
+        kind, rest = self.test[0], self.test[1:]
+        if kind == "CMD-SHELL":
+            return "CMD " + " ".join(rest)
+        if kind == "CMD":
+            return "CMD " + "[" + ", ".join(f'"{arg}"' for arg in rest) + "]"
+        return " ".join(self.test)
+
+    @property
+    def budget(self) -> float:
+        """Seconds by which the engine has said healthy or unhealthy: the start period, then
+        ``retries`` probes, each taking up to its timeout, an interval apart; plus :data:`HEALTH_MARGIN`."""
+        return self.start_period + self.retries * (self.interval + self.timeout) + HEALTH_MARGIN
 
 
 @dataclass(frozen=True)
@@ -27,6 +84,9 @@ class ImageConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
     architecture: str = ""
     os: str = ""
+    variant: str = ""
+    healthcheck: Healthcheck | None = None
+    """The image's ``HEALTHCHECK`` (None: it has none)."""
 
     @classmethod
     def from_inspect(cls, attrs: Mapping[str, object]) -> ImageConfig:
@@ -48,7 +108,16 @@ class ImageConfig:
             labels=dict(config.get("Labels") or {}),
             architecture=str(attrs.get("Architecture") or ""),
             os=str(attrs.get("Os") or ""),
+            variant=str(attrs.get("Variant") or ""),
+            healthcheck=Healthcheck.from_config(config.get("Healthcheck")),
         )
+
+    @property
+    def platform(self) -> str:
+        """``os/arch[/variant]`` as ``--platform`` takes it (``linux/arm64``); "" when unknown."""
+        if not self.architecture:
+            return ""
+        return "/".join(p for p in (self.os or "linux", self.architecture, self.variant) if p)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -258,6 +327,104 @@ class RunResult:
     """The engine killed it for going over the sandbox's memory limit (``State.OOMKilled``)."""
     memory: str = ""
     """The sandbox's memory limit it ran under (``256m``)."""
+    emulation: str = ""
+    """How a foreign platform ran (``linux/arm64 under QEMU emulation (...)``); "" when native."""
+
+
+DEFAULT_SERVICE_WITHIN = 30.0
+"""Seconds a service (``serves``) may take to become ready unless the check says otherwise."""
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """What a service check waits for, the image run as shipped (``serves``, ``healthy``): ``port``
+    accepting connections, ``http`` (a path) answering ``status`` with ``body``, ``log`` in its
+    output, or (``healthy``) its own HEALTHCHECK saying healthy; all within ``within`` seconds."""
+
+    port: int | None = None
+    http: str | None = None
+    status: int = 200
+    body: str | re.Pattern[str] | None = None
+    """A str equals the body (trailing newlines aside); a compiled regex is searched."""
+    log: str | re.Pattern[str] | None = None
+    """A str is looked for in the output (stdout and stderr); a compiled regex is searched."""
+    within: float | None = DEFAULT_SERVICE_WITHIN
+    """None (``healthy`` only): the HEALTHCHECK's own timing (:attr:`Healthcheck.budget`)."""
+    healthy: bool = False
+
+    def body_matches(self, body: str) -> bool:
+        if self.body is None:
+            return True
+        if isinstance(self.body, re.Pattern):
+            return self.body.search(body) is not None
+        return body.rstrip("\r\n") == self.body.rstrip("\r\n")
+
+    def log_matches(self, output: str) -> bool:
+        if self.log is None:
+            return True
+        if isinstance(self.log, re.Pattern):
+            return self.log.search(output) is not None
+        return self.log in output
+
+    def deadline(self, healthcheck: Healthcheck | None) -> float:
+        """Seconds to wait at most: ``within``, else the HEALTHCHECK's own timing."""
+        if self.within is not None:
+            return self.within
+        return healthcheck.budget if healthcheck is not None else DEFAULT_SERVICE_WITHIN
+
+
+@dataclass(frozen=True)
+class HealthProbe:
+    """One run of the image's HEALTHCHECK, as the engine logged it (``State.Health.Log``)."""
+
+    exit_code: int
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceResult:
+    """What a service run (``serves``, ``healthy``) saw: ready or not, and if not, which condition
+    was not met and what was seen instead."""
+
+    ready: bool
+    unmet: str = ""
+    """The condition not met: ``start`` (the container did not start), ``port``, ``http``, ``log``
+    or ``healthy``; "" when ready."""
+    seen: str = ""
+    """What was seen instead, last: ``connection refused``, ``status 503``, ``no answer within 2s``,
+    ``health: unhealthy``, ``exited with code 3``, the engine's start error."""
+    exited: bool = False
+    """The container exited (or was killed) before it was ready."""
+    exit_code: int | None = None
+    oom_killed: bool = False
+    timed_out: bool = False
+    """Not ready when its time (:attr:`waited`) was up."""
+    start_error: str = ""
+    status: int | None = None
+    """The last HTTP status answered (``http``)."""
+    body: str = ""
+    """The head of the last HTTP body answered."""
+    logs: str = ""
+    """The container's last output lines (stdout and stderr as they came), bounded."""
+    health: str = ""
+    """The last health status the engine reported (``starting``, ``healthy``, ``unhealthy``)."""
+    health_log: tuple[HealthProbe, ...] = ()
+    """The engine's last HEALTHCHECK probes, oldest first (it keeps five)."""
+    argv: tuple[str, ...] = ()
+    """ENTRYPOINT + CMD as the engine ran them."""
+    container: str = ""
+    """The container's name (``slimimage-<session>-<image>-<random>``); it is removed by now."""
+    duration: float = 0.0
+    """Seconds from the container's start to ready (or to the failure)."""
+    waited: float = 0.0
+    """Seconds it was given (``within``, or the HEALTHCHECK's own timing)."""
+    port: int | None = None
+    host_port: int | None = None
+    """The random port on 127.0.0.1 that ``port`` was published on."""
+    host: str = ""
+    """Where the published port was reached (``127.0.0.1``)."""
+    emulation: str = ""
+    """How a foreign platform ran (``linux/arm64 under QEMU emulation (...)``); "" when native."""
 
 
 @dataclass(frozen=True)
@@ -325,8 +492,14 @@ class ImageFacts:
     """A ``pytest_slimimage.analysis.waste.WasteReport`` when the layers were indexed."""
     engine_arch: str | None = None
     """The architecture of the engine the image runs on (``amd64``), when known."""
+    engine_emulates: Mapping[str, str] | None = None
+    """The foreign architectures the engine runs through user-mode emulation, each with how
+    (``{"arm64": "QEMU (binfmt_misc qemu-aarch64, /usr/bin/qemu-aarch64-static)"}``); None when
+    it cannot be told (an engine on another machine)."""
     run: RunResult | None = None
     """The container run a ``run`` check reads (set for that check only)."""
+    service: ServiceResult | None = None
+    """The service run a ``service`` check reads (``serves``, ``healthy``; set for that check only)."""
     baseline: BaselineEntry | None = None
     """The image's entry in the session's size baseline (for ``max_growth``)."""
     baseline_updating: bool = False

@@ -141,6 +141,7 @@ from pytest_slimimage.glue.fixtures import (  # noqa: E402
 )
 from pytest_slimimage.glue.marker import (  # noqa: E402
     pytest_collection_modifyitems,
+    pytest_pycollect_makeitem,
     pytest_runtest_call,
     pytest_runtest_setup,
 )
@@ -158,6 +159,7 @@ __all__ = [
     "pytest_configure",
     "pytest_configure_node",
     "pytest_generate_tests",
+    "pytest_pycollect_makeitem",
     "pytest_report_from_serializable",
     "pytest_report_to_serializable",
     "pytest_runtest_call",

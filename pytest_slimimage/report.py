@@ -43,6 +43,8 @@ class ImageRecord:
     builder: str = ""
     """The builder that built it (``buildkit``, ``legacy``, ``buildkit:<buildx builder>``); ``""``
     for an image the plugin did not build."""
+    platform: str = ""
+    """The image's platform (``linux/arm64``) as its config says."""
 
     @property
     def delta(self) -> int | None:
@@ -67,7 +69,7 @@ class ImageRecord:
         """Fields a check's result sets on its row (:attr:`Check.record`): the smallest ``limit``
         wins (the tightest budget any test asked for); other fields take the latest value."""
         for key, value in columns.items():
-            fixed = ("name", "id", "size", "checks", "failures", "layers", "builder")
+            fixed = ("name", "id", "size", "checks", "failures", "layers", "builder", "platform")
             if key not in self.__dataclass_fields__ or key in fixed:
                 raise ValueError(f"a check cannot set the report column {key!r}")
             if key in ("limit", "pull_limit") and getattr(self, key) is not None and value is not None:
@@ -220,6 +222,11 @@ REPORT_SCHEMA: dict[str, Any] = {
                         "type": "string",
                         "description": "the builder that built it: legacy, buildkit or buildkit:<buildx builder>;"
                         " empty for an image the plugin did not build",
+                    },
+                    "platform": {
+                        "type": "string",
+                        "description": "the image's platform as its config says (linux/arm64); each image of a"
+                        " multi-platform build is named name[linux/arm64]",
                     },
                     "limit": _SIZE_OR_NULL,
                     "warn_size": _SIZE_OR_NULL,

@@ -9,6 +9,8 @@
 #   debian:bookworm-slim  debootstrap --variant=minbase bookworm, imported
 #   gcc:latest            FROM debian:bookworm-slim + gcc, libc6-dev
 #   busybox:latest        FROM scratch + Debian's busybox-static, applets installed
+#   arm64v8/busybox:latest  the same for linux/arm64 (busybox-static:arm64), built with BuildKit
+#                         under QEMU emulation (scripts/emulation.sh); Docker Hub's name for it
 # Every image made here carries the label io.github.pytest-slimimage.base=1.
 set -euo pipefail
 
@@ -95,4 +97,30 @@ CMD ["sh"]
 DOCKERFILE
   "$DOCKER" build -q --label "$label" -t busybox:latest "$tmp/busybox" >/dev/null
   say "busybox:latest: made"
+fi
+
+if ! have_or_pull arm64v8/busybox:latest; then
+  # BuildKit looks a base up by name and platform: an arm64 stage needs an arm64 image, which
+  # the engine's store (one image per tag) keeps under its own name, as Docker Hub does.
+  need_root_apt arm64v8/busybox:latest
+  bash "$here/scripts/emulation.sh"  # the RUN step below runs the arm64 busybox
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    say "adding Debian's arm64 architecture (packages for linux/arm64 images)"
+    dpkg --add-architecture arm64
+  fi
+  mkdir -p "$tmp/busybox-arm64"
+  ( cd "$tmp/busybox-arm64"
+    apt-get download busybox-static:arm64 >/dev/null 2>&1 || { apt-get update -qq; apt-get download busybox-static:arm64 >/dev/null; }
+    dpkg-deb -x busybox-static_*_arm64.deb root
+    cp root/bin/busybox busybox )
+  cat >"$tmp/busybox-arm64/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+CMD ["sh"]
+DOCKERFILE
+  say "arm64v8/busybox:latest: FROM scratch + busybox-static:arm64 (BuildKit, --platform linux/arm64)"
+  DOCKER_BUILDKIT=1 "$DOCKER" build -q --platform linux/arm64 --label "$label" \
+    -t arm64v8/busybox:latest -f "$tmp/busybox-arm64/Dockerfile" "$tmp/busybox-arm64" >/dev/null
+  say "arm64v8/busybox:latest: made"
 fi

@@ -2,8 +2,9 @@
 # Everything the example and the test suite need, each step skipped when already done:
 #   1. a virtual env in .venv with this package (editable) and its dev tools,
 #   2. a Docker engine (scripts/engine-up.sh),
-#   3. the base images the Dockerfiles build FROM (scripts/base-images.sh),
-#   4. Debian's skopeo, with which the tests copy images to OCI image layouts (as CI makes them).
+#   3. QEMU emulation for linux/arm64 images (scripts/emulation.sh: qemu-user-static, binfmt_misc),
+#   4. the base images the Dockerfiles build FROM (scripts/base-images.sh),
+#   5. Debian's skopeo, with which the tests copy images to OCI image layouts (as CI makes them).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -34,6 +35,7 @@ else
 fi
 
 bash scripts/engine-up.sh
+bash scripts/emulation.sh
 bash scripts/base-images.sh
 
 if ! command -v skopeo >/dev/null 2>&1; then

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, TypeVar
 
+from pytest_slimimage.buildinputs import parse_platform
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, ImageFacts
 
@@ -31,7 +32,10 @@ PULL_SIZES: Final = "pull_sizes"
 REBUILD: Final = "rebuild"
 """The check reads a second build of the image without cache (``facts.rebuild``) and the files of
 both (``facts.file_states``): a build, when asked."""
-NEEDS: Final = (DOCKERFILE, FILESYSTEM, RUN, BASELINE, PULL_SIZES, REBUILD)
+SERVICE: Final = "service"
+"""The check reads a service run (``facts.service``): the image run as shipped until it is ready;
+its expectation is a :class:`~pytest_slimimage.facts.ServicePlan`."""
+NEEDS: Final = (DOCKERFILE, FILESYSTEM, RUN, BASELINE, PULL_SIZES, REBUILD, SERVICE)
 
 
 class _Required:
@@ -78,6 +82,39 @@ def record_nothing(result: CheckResult) -> Mapping[str, Any]:
     return {}
 
 
+@dataclass(frozen=True)
+class PerPlatform(Generic[E]):
+    """A check's expectation given per platform; :meth:`pick` finds an image's."""
+
+    values: Mapping[str, E]
+
+    @classmethod
+    def parse(cls, value: Mapping[Any, object], parse: Callable[[object], E | None]) -> PerPlatform[E]:
+        values: dict[str, E] = {}
+        for key, each in value.items():
+            try:
+                platform = parse_platform(key)
+            except ValueError as exc:
+                raise ValueError(f"a value per platform is keyed by platform: {exc}") from None
+            try:
+                parsed = parse(each)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{platform}: {exc}") from None
+            if parsed is None:
+                raise ValueError(f"{platform}: {each!r} asks for no check (leave the platform out instead)")
+            values[platform] = parsed
+        return cls(values)
+
+    def pick(self, platform: str) -> E | None:
+        """The value for ``platform`` (``linux/arm64/v8`` falls back to ``linux/arm64``); None: none given."""
+        if platform in self.values:
+            return self.values[platform]
+        return self.values.get("/".join(platform.split("/")[:2]))
+
+    def __repr__(self) -> str:
+        return f"PerPlatform({dict(self.values)!r})"
+
+
 @dataclass(frozen=True, eq=False)
 class Check(Generic[E]):
     """One property of an image, checked the same way by the marker, its helper and a table."""
@@ -106,17 +143,28 @@ class Check(Generic[E]):
     """The value the helper uses when none is given (``assert_exec_form(image)``: ``True``)."""
     helper_signature: str = ""
     """How the README shows the helper's call, when it is not ``assert_<name>(image, <param>)``."""
+    helper_value: Callable[..., object] | None = None
+    """A helper that takes several arguments (``assert_serves(image, 8080, http="/")``): called with
+    them, it returns the value the marker keyword would take; its signature is the helper's (after
+    ``image``). None: the helper takes the one value (``helper_param``)."""
     record: Callable[[CheckResult], Mapping[str, Any]] = record_nothing
     """Report fields a result sets on its image's row (``max_size``: the budget column)."""
+    per_platform: bool = False
+    """The value may be given per platform (``max_size={"linux/amd64": "20MB", "linux/arm64": "22MB"}``):
+    each image is held to its own platform's value (:class:`PerPlatform`)."""
     builtin: bool = field(default=False)
 
     @property
     def helper_name(self) -> str:
         return self.helper or f"assert_{self.name}"
 
-    def expectation(self, value: object, context: ParseContext | None = None) -> E | None:
-        """``value`` validated; ``ValueError`` says what is wrong with it."""
-        return self.parse(value, context or ParseContext())
+    def expectation(self, value: object, context: ParseContext | None = None) -> E | PerPlatform[E] | None:
+        """``value`` validated; ``ValueError`` says what is wrong with it. A check that takes a
+        value per platform gets a :class:`PerPlatform` for a dict keyed by platforms."""
+        context = context or ParseContext()
+        if self.per_platform and isinstance(value, Mapping) and value and all("/" in str(k) for k in value):
+            return PerPlatform.parse(value, lambda each: self.parse(each, context))
+        return self.parse(value, context)
 
     def __call__(self, facts: ImageFacts, expectation: E) -> CheckResult:
         return self.function(facts, expectation)

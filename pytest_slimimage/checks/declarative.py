@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_secrets
+from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_platforms, parse_secrets
 from pytest_slimimage.checks.check import suggest
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT
@@ -48,9 +48,10 @@ BUILD_KEYS = (
     "builder",
     "secrets",
     "platform",
+    "platforms",
     "no_cache",
 )
-BUILDKIT_KEYS = ("builder", "secrets", "platform", "no_cache")
+BUILDKIT_KEYS = ("builder", "secrets", "platform", "platforms", "no_cache")
 """Inputs of a build: not for an existing ``image``."""
 ARCHIVE_KEYS = ("archive", "dockerfile", "platform")
 """What an ``archive`` table may say besides its checks: the Dockerfile it was built from, the platform to check."""
@@ -79,6 +80,8 @@ class ImageDecl:
     secrets: Mapping[str, str] = field(default_factory=dict)
     """``RUN --mount=type=secret`` sources: id -> file, relative to the rootdir."""
     platform: str | None = None
+    platforms: tuple[str, ...] = ()
+    """Build one image per platform (BuildKit), each checked and named ``<name>[linux/arm64]``."""
     no_cache: bool = False
     archive: str | None = None
     """A ``docker save`` tarball or an OCI image layout (relative to the rootdir), checked without an
@@ -170,6 +173,7 @@ def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TI
         ):
             raise SpecError(f"{where}: build_args expects a table of strings, got {build_args!r}")
         builder, secrets, platform, no_cache = _build_inputs(raw, where)
+        platforms = _platforms(raw, where)
         if image is not None and any(key in raw for key in BUILDKIT_KEYS):
             given = ", ".join(key for key in BUILDKIT_KEYS if key in raw)
             raise SpecError(f"{where}: {given} apply to a build (context), not to an existing image")
@@ -191,6 +195,7 @@ def load_declarations(path: Path, *, default_run_timeout: float = DEFAULT_RUN_TI
                 builder=builder,
                 secrets=secrets,
                 platform=platform,
+                platforms=platforms,
                 no_cache=no_cache,
                 archive=archive,
             )
@@ -242,6 +247,18 @@ def _build_inputs(raw: Mapping[str, Any], where: str) -> tuple[str | None, dict[
     if not isinstance(no_cache, bool):
         raise SpecError(f"{where}: no_cache expects true or false, got {no_cache!r}")
     return builder, secrets, platform, no_cache
+
+
+def _platforms(raw: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The table's ``platforms`` (one build each), checked; not with ``platform`` (one build)."""
+    if raw.get("platforms") is None:
+        return ()
+    if raw.get("platform") is not None:
+        raise SpecError(f"{where}: give platform (one build) or platforms (one build each), not both")
+    try:
+        return parse_platforms(raw["platforms"])
+    except ValueError as exc:
+        raise SpecError(f"{where}: platforms: {exc}") from None
 
 
 def _header_line(text: str, prefix: str, name: str) -> int:

@@ -23,14 +23,16 @@ from pytest_slimimage.checks.check import (
     PULL_SIZES,
     REBUILD,
     RUN,
+    SERVICE,
     Check,
     ParseContext,
+    PerPlatform,
 )
 from pytest_slimimage.checks.registry import REGISTRY, call
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.spec import Spec, SpecError
 from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
-from pytest_slimimage.facts import ImageFacts, RunResult
+from pytest_slimimage.facts import ImageFacts, RunResult, ServicePlan, ServiceResult
 
 
 class ImageSource(Protocol):
@@ -50,6 +52,10 @@ class ImageSource(Protocol):
     def run(
         self, args: Sequence[str] | None = None, timeout: float | None = None, *, memory: str | None = None
     ) -> RunResult: ...
+
+    def serve(self, plan: ServicePlan) -> ServiceResult:
+        """Run the image as shipped until ``plan`` is met (ready) or cannot be, then remove it."""
+        ...
 
     def observe(self, result: CheckResult) -> CheckResult: ...
 
@@ -79,24 +85,34 @@ def evaluate(image: ImageSource, spec: Spec) -> list[CheckResult]:
     When the checks both run the container and read the layers, the runs start first and the
     layers are indexed while they run (one engine round trip hidden behind the other).
     """
-    asked = list(spec.items())
+    asked = _for_platform(image, list(spec.items()))
     _applicable(image, asked)
     needs = spec.needs
     runs: dict[int, Future[RunResult]] = {}
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimimage-run") if RUN in needs else None
+    services: dict[int, Future[ServiceResult]] = {}
+    containers = RUN in needs or SERVICE in needs
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimimage-run") if containers else None
     try:
         if pool is not None:
             for number, (check, expectation) in enumerate(asked):
                 if RUN in check.needs:
                     plan: RunPlan = expectation
                     runs[number] = pool.submit(image.run, plan.args, plan.timeout, memory=plan.memory)
+                elif SERVICE in check.needs:
+                    services[number] = pool.submit(image.serve, expectation)
         facts = _facts(image, needs)
         if BASELINE in needs:
             facts = _with_baseline(image, facts)
         results = []
         for number, (check, expectation) in enumerate(asked):
             run = runs[number].result() if number in runs else None
-            results.append(_check(image, check, expectation, facts, run))
+            service = services[number].result() if number in services else None
+            results.append(_check(image, check, expectation, facts, run, service))
+    except BaseException as exc:
+        if pool is not None and not isinstance(exc, Exception):  # an interrupt: do not wait for the containers
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
@@ -113,13 +129,50 @@ def _applicable(image: ImageSource, asked: Sequence[tuple[Check[Any], Any]]) -> 
             f"{image.name}: {' and '.join(names)} {'needs' if len(names) == 1 else 'need'} the image's Dockerfile;"
             f" {image.name} was not built from one (for an existing image, pass the dockerfile= it was built from)"
         )
+    health = [check.name for check, plan in asked if SERVICE in check.needs and getattr(plan, "healthy", False)]
+    if health:
+        healthcheck = image.facts().config.healthcheck
+        if healthcheck is None or healthcheck.disabled:
+            has = "none" if healthcheck is None else "its HEALTHCHECK disabled (HEALTHCHECK NONE)"
+            raise SlimImageError(
+                f"{image.name}: {' and '.join(health)} needs a HEALTHCHECK; {image.name} has {has}"
+                " (add HEALTHCHECK CMD [...] to the final stage: a command that exits 0 once the service is ready)"
+            )
+
+
+def _for_platform(image: ImageSource, asked: Sequence[tuple[Check[Any], Any]]) -> list[tuple[Check[Any], Any]]:
+    """Each expectation given per platform (``max_size={"linux/arm64": "22MB", ...}``) replaced by
+    the image's platform's; a platform it does not name is a :class:`SlimImageError`."""
+    if not any(isinstance(expectation, PerPlatform) for _, expectation in asked):
+        return list(asked)
+    platform = image.facts().config.platform
+    resolved = []
+    for check, expectation in asked:
+        if isinstance(expectation, PerPlatform):
+            picked = expectation.pick(platform) if platform else None
+            if picked is None:
+                given = ", ".join(expectation.values)
+                raise SlimImageError(
+                    f"{image.name}: {check.name} is given for {given}, not for {platform or 'an unknown platform'}"
+                    f" (the image's platform); add {platform or 'its platform'!r}: ... to the {check.name} dict"
+                )
+            expectation = picked
+        resolved.append((check, expectation))
+    return resolved
 
 
 def _check(
-    image: ImageSource, check: Check[Any], expectation: object, facts: ImageFacts, run: RunResult | None
+    image: ImageSource,
+    check: Check[Any],
+    expectation: object,
+    facts: ImageFacts,
+    run: RunResult | None,
+    service: ServiceResult | None = None,
 ) -> CheckResult:
     if run is not None:
         facts = replace(facts, run=run)
+    if service is not None:
+        facts = replace(facts, service=service)
     try:
         result = call(check, facts, expectation)
         if not result.passed and FILESYSTEM in check.explain_with and facts.filesystem is None:
@@ -157,6 +210,7 @@ def _with_baseline(image: ImageSource, facts: ImageFacts) -> ImageFacts:
 
 
 def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[CheckResult, ImageFacts]:
+    ((check, expectation),) = _for_platform(image, [(check, expectation)])
     _applicable(image, [(check, expectation)])
     facts = _facts(image, check.needs)
     if BASELINE in check.needs:
@@ -165,9 +219,10 @@ def _one(image: ImageSource, check: Check[Any], expectation: object) -> tuple[Ch
     if RUN in check.needs:
         plan: RunPlan = expectation  # type: ignore[assignment]
         run = image.run(plan.args, plan.timeout, memory=plan.memory)
-    result = _check(image, check, expectation, facts, run)
+    service = image.serve(expectation) if SERVICE in check.needs else None  # type: ignore[arg-type]
+    result = _check(image, check, expectation, facts, run, service)
     image.observe(result)
-    return result, replace(facts, run=run)
+    return result, replace(facts, run=run, service=service)
 
 
 def assert_check(image: ImageSource, check: str | Check[Any], value: object = True) -> CheckResult:

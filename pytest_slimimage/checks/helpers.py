@@ -28,19 +28,19 @@ def make_helper(check: Check[Any]) -> Helper:
     """``assert_<name>(image, value)`` for ``check``; the value may be given by its keyword
     (``check.helper_param``) and defaults to ``check.helper_default`` when it has one."""
     param = check.helper_param
+    image_parameter = inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
     def helper(image: ImageSource, *args: Any, **kwargs: Any) -> CheckResult:
         __tracebackhide__ = True
         return assert_check(image, check, _bind(check, args, kwargs))
 
-    default = inspect.Parameter.empty if check.helper_default is REQUIRED else check.helper_default
-    helper.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("image", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter(param, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default),
-        ],
-        return_annotation=CheckResult,
-    )
+    if check.helper_value is not None:
+        parameters = [image_parameter, *inspect.signature(check.helper_value).parameters.values()]
+    else:
+        default = inspect.Parameter.empty if check.helper_default is REQUIRED else check.helper_default
+        value = inspect.Parameter(param, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+        parameters = [image_parameter, value]
+    helper.__signature__ = inspect.Signature(parameters, return_annotation=CheckResult)  # type: ignore[attr-defined]
     helper.__name__ = helper.__qualname__ = check.helper_name
     helper.__doc__ = f"Fail unless {check.name} passes: {check.passes or check.name}."
     return helper
@@ -48,6 +48,12 @@ def make_helper(check: Check[Any]) -> Helper:
 
 def _bind(check: Check[Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
     name = check.helper_name
+    if check.helper_value is not None:  # several arguments, folded into the keyword's value
+        try:
+            inspect.signature(check.helper_value).bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}(): {exc}") from None
+        return check.helper_value(*args, **kwargs)
     unexpected = sorted(set(kwargs) - {check.helper_param})
     if unexpected or len(args) > 1 or (args and kwargs):
         raise TypeError(f"{name}(image, {check.helper_param}) got unexpected arguments {args!r} {kwargs!r}")

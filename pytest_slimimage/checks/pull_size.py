@@ -118,6 +118,7 @@ MAX_PULL_SIZE: Check[int] = Check(
     "max_pull_size",
     check_max_pull_size,
     parse=parse_budget,
+    per_platform=True,
     needs=frozenset({PULL_SIZES}),
     explain_with=frozenset({FILESYSTEM}),
     value="a size, as `max_size`",

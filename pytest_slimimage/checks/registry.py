@@ -17,6 +17,7 @@ from pytest_slimimage.checks.check import NEEDS, REQUIRED, Check, ParseContext, 
 from pytest_slimimage.checks.exec_form import EXEC_FORM
 from pytest_slimimage.checks.final_base import FINAL_BASE
 from pytest_slimimage.checks.growth import MAX_GROWTH
+from pytest_slimimage.checks.healthy import HEALTHY
 from pytest_slimimage.checks.lint import LINT
 from pytest_slimimage.checks.no_compilers import NO_COMPILERS
 from pytest_slimimage.checks.no_package_manager import NO_PACKAGE_MANAGER
@@ -29,6 +30,7 @@ from pytest_slimimage.checks.reproducible import REPRODUCIBLE
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.runnable import RUNNABLE
 from pytest_slimimage.checks.runs import RUNS
+from pytest_slimimage.checks.serves import SERVES
 from pytest_slimimage.checks.size import MAX_SIZE, WARN_SIZE
 from pytest_slimimage.checks.waste import MAX_WASTE
 from pytest_slimimage.errors import SlimImageError
@@ -52,6 +54,8 @@ BUILTINS: tuple[Check[Any], ...] = (
     MAX_PULL_SIZE,
     REPRODUCIBLE,
     RUNS,
+    SERVES,
+    HEALTHY,
 )
 """The built-in checks, in the order a test's checks run and are reported."""
 
@@ -220,10 +224,20 @@ def checks_table() -> str:
     rows = ["| keyword | value | passes when | helper |", "|---|---|---|---|"]
     for c in REGISTRY:
         if c.builtin:
-            default = "" if c.helper_default is REQUIRED else f"={c.helper_default!r}"
-            call = c.helper_signature or f"{c.helper_name}(image, {c.helper_param}{default})"
-            rows.append(f"| `{c.name}` | {c.value} | {c.passes} | `{call}` |")
+            rows.append(f"| `{c.name}` | {c.value} | {c.passes} | `{helper_call(c)}` |")
     return "\n".join(rows)
+
+
+def helper_call(check: Check[Any]) -> str:
+    """How the docs show a check's helper: ``assert_max_size(image, limit)``."""
+    if check.helper_signature:
+        return check.helper_signature
+    if check.helper_value is not None:
+        parameters = inspect.signature(check.helper_value).parameters.values()
+        bare = inspect.Signature([p.replace(annotation=inspect.Parameter.empty) for p in parameters])
+        return f"{check.helper_name}(image, {str(bare)[1:-1]})"
+    default = "" if check.helper_default is REQUIRED else f"={check.helper_default!r}"
+    return f"{check.helper_name}(image, {check.helper_param}{default})"
 
 
 def marker_help() -> str:

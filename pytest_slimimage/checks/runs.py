@@ -189,9 +189,16 @@ def check_runs(facts: ImageFacts, expectation: RunExpectation, result: RunResult
         "timed_out": result.timed_out,
         "duration": round(result.duration, 3),
     }
+    if result.emulation:
+        details["emulation"] = result.emulation
     if not wrong:
-        return passing("runs", facts, f"{_argv(result.argv)} exited {result.exit_code} as expected", **details)
+        emulated = f" ({result.emulation})" if result.emulation else ""
+        return passing(
+            "runs", facts, f"{_argv(result.argv)} exited {result.exit_code} as expected{emulated}", **details
+        )
     evidence = [f"command: {_argv(result.argv) if result.argv else '(none)'}"]
+    if result.emulation:
+        evidence.append(f"ran as {result.emulation}")
     if result.start_error:
         evidence.append(f"engine: {result.start_error}")
     else:

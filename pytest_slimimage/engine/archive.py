@@ -37,7 +37,7 @@ from pytest_slimimage.engine.image import BuiltImage, slug
 from pytest_slimimage.engine.layerscans import workers
 from pytest_slimimage.engine.runner import ContainerRunner
 from pytest_slimimage.errors import EngineUnavailable, SlimImageError
-from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, Layer, RunLimits, RunResult
+from pytest_slimimage.facts import DEFAULT_RUN_TIMEOUT, Layer, RunLimits, RunResult, ServicePlan, ServiceResult
 
 if TYPE_CHECKING:
     from pytest_slimimage.analysis.layercache import LayerCache
@@ -123,6 +123,12 @@ class ArchiveImage(BuiltImage):
         self._load(self.name)
         return super().run(args, timeout, **options)
 
+    def serve(self, plan: ServicePlan) -> ServiceResult:
+        """Run the image as shipped until it serves (``serves``, ``healthy``), on the engine
+        ``DOCKER_HOST`` names, loading it there first as :meth:`run` does."""
+        self._load(self.name)
+        return super().serve(plan)
+
     def named(self, name: str) -> ArchiveImage:
         """The same image under another name (its facts, read once, shared)."""
         return cast(ArchiveImage, super().named(name))
@@ -135,6 +141,7 @@ class _NoEngine:
     """An archive is checked without an engine: ``runnable`` compares with the image's own platform."""
 
     arch: str | None = None
+    emulates: dict[str, str] | None = None
 
 
 class _ArchiveLayers:

@@ -95,6 +95,11 @@ def probe_client(path: str, env: Mapping[str, str] | None = None) -> ClientProbe
     return ClientProbe(path, version or out, said=said)
 
 
+def _shown(job: BuildJob) -> str:
+    """The build as messages name it: the Dockerfile, and the platform asked for (``for linux/arm64``)."""
+    return f"{job.display} for {job.platform}" if job.platform else job.display
+
+
 class BuildKitBuilder:
     """Builds with BuildKit through the docker client ``choice`` names."""
 
@@ -162,7 +167,7 @@ class BuildKitBuilder:
             except OSError:
                 image_id = ""
         if not image_id:
-            raise ImageBuildError(failure_text(job.display, "the client wrote no image id", text), log=text)
+            raise ImageBuildError(failure_text(_shown(job), "the client wrote no image id", text), log=text)
         return BuildOutcome(image_id, text, self.name)
 
     def _run(self, argv: list[str], env: Mapping[str, str], job: BuildJob, log: list[str]) -> int:
@@ -178,7 +183,7 @@ class BuildKitBuilder:
                 start_new_session=True,  # its own process group: a timeout kills the client and its helpers
             )
         except OSError as exc:
-            raise ImageBuildError(f"building {job.display} failed: cannot run {argv[0]}: {exc}") from None
+            raise ImageBuildError(f"building {_shown(job)} failed: cannot run {argv[0]}: {exc}") from None
         lines: queue.Queue[str | None] = queue.Queue()
         reader = threading.Thread(target=_pump, args=(proc, lines), daemon=True)
         reader.start()
@@ -229,16 +234,16 @@ class BuildKitBuilder:
         step = buildkit_failure(text)[1] or last_buildkit_step(text)
         how = "the docker client was stopped, which cancels it on the engine"
         tail = step_output(text, step) if step else None
-        message = timeout_text(job.display, job.timeout or 0, how, text, step=step, tail=tail)
+        message = timeout_text(_shown(job), job.timeout or 0, how, text, step=step, tail=tail)
         return ImageBuildError(message, log=text, step=step)
 
     def _failure(self, job: BuildJob, text: str) -> ImageBuildError | EngineUnavailable:
         error, step = buildkit_failure(text)
         if any(marker in text for marker in _ENGINE_GONE):
-            return EngineUnavailable(f"the engine stopped answering during the build of {job.display}: {error}")
+            return EngineUnavailable(f"the engine stopped answering during the build of {_shown(job)}: {error}")
         cause = diagnose("buildkit", error, text, job.dockerfile_model())
         tail = step_output(text, step) if step else None  # the step's own lines: timings and transfers vary
-        message = failure_text(job.display, error, text, step=step, cause=cause, tail=tail)
+        message = failure_text(_shown(job), error, text, step=step, cause=cause, tail=tail)
         return ImageBuildError(message, log=text, step=step)
 
 

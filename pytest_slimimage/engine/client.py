@@ -31,6 +31,8 @@ class Engine:
         self.client = client
         self.watch = watch or EngineWatch()
         self._arch: str | None = None
+        self._emulates: dict[str, str] | None = None
+        self._emulates_read = False
 
     @classmethod
     def connect(cls, timeout: float = API_TIMEOUT, *, watch: EngineWatch | None = None) -> Engine:
@@ -58,6 +60,17 @@ class Engine:
             except (docker.errors.DockerException, requests.exceptions.RequestException):
                 self._arch = ""
         return self._arch or None
+
+    @property
+    def emulates(self) -> dict[str, str] | None:
+        """The foreign architectures this engine runs through emulation (QEMU via binfmt_misc),
+        each with how; None when that cannot be told (an engine on another machine)."""
+        if not self._emulates_read:
+            from pytest_slimimage.engine.emulation import engine_emulates
+
+            self._emulates = engine_emulates(self.base_url, self.arch)
+            self._emulates_read = True
+        return self._emulates
 
     @property
     def base_url(self) -> str:

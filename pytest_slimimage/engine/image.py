@@ -25,6 +25,7 @@ from pytest_slimimage.facts import (
     DEFAULT_RUN_TIMEOUT,
     FileState,
     FileSystem,
+    Healthcheck,
     ImageConfig,
     ImageFacts,
     Layer,
@@ -33,6 +34,8 @@ from pytest_slimimage.facts import (
     RunLimits,
     RunResult,
     SecretFinding,
+    ServicePlan,
+    ServiceResult,
 )
 from pytest_slimimage.labels import container_labels
 
@@ -49,6 +52,11 @@ class EngineFacts(Protocol):
 
     @property
     def arch(self) -> str | None: ...
+
+    @property
+    def emulates(self) -> Mapping[str, str] | None:
+        """The foreign architectures the engine runs through emulation, each with how (None: unknown)."""
+        ...
 
 
 class LayerIndexer(Protocol):
@@ -88,6 +96,21 @@ class Runner(Protocol):
         display: str | None = None,
     ) -> RunResult: ...
 
+    def serve(
+        self,
+        image: str,
+        *,
+        plan: ServicePlan,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+        healthcheck: Healthcheck | None = None,
+        display: str | None = None,
+    ) -> ServiceResult:
+        """Runs an image as shipped until it serves (:class:`~pytest_slimimage.engine.services.ServiceRunner`)."""
+        ...
+
 
 class BuiltImage:
     """An image the session built, with its facts and a way to run it as shipped.
@@ -125,6 +148,8 @@ class BuiltImage:
         self.tags: tuple[str, ...] = tuple(attrs.get("RepoTags") or ())
         self.size: int = int(attrs["Size"])
         self.config = ImageConfig.from_inspect(attrs)
+        self.platform: str = self.config.platform
+        """The image's platform (``linux/arm64``) as its config says; "" when it does not say."""
         self.layers: tuple[Layer, ...] = tuple(history)
         self._dockerfile = dockerfile
         self.base_size = base_size
@@ -231,6 +256,17 @@ class BuiltImage:
         return self._engine.arch
 
     @property
+    def emulation(self) -> str:
+        """How a run of this image is emulated: ``linux/arm64 under QEMU (binfmt_misc ...)`` when
+        its architecture is foreign to the engine and the engine emulates it; "" otherwise (a
+        native image, or a foreign one that will not start: the runnable check says why)."""
+        ours, engine = self.config.architecture, self._engine.arch
+        if not ours or not engine or ours == engine or (engine, ours) == ("amd64", "386"):
+            return ""
+        how = (self._engine.emulates or {}).get(ours)
+        return f"{self.platform} under {how}" if how else ""
+
+    @property
     def filesystem(self) -> FileSystem:
         """The merged filesystem (paths, modes, package databases; whiteouts applied)."""
         return self._once("filesystem", lambda: merge_layers(self.layer_indexes))
@@ -287,6 +323,7 @@ class BuiltImage:
             secrets=self.secrets() if filesystem else self._shared.secrets,
             base_size=self.base_size,
             engine_arch=self.engine_arch,
+            engine_emulates=self._engine.emulates,
             pull=self.pulled_layers() if pull else self._shared.pull,
             file_states=self.file_states() if rebuild else self._shared.file_states,
             rebuild=rebuilt,
@@ -304,7 +341,7 @@ class BuiltImage:
         self._shared.runs += 1
         name = f"slimimage-{self._session}-{slug(self.name)}-{uuid.uuid4().hex[:8]}"
         seconds = self.default_timeout if timeout is None else timeout
-        return self._runner.run(
+        result = self._runner.run(
             self.id,
             args=args,
             timeout=seconds,
@@ -314,6 +351,28 @@ class BuiltImage:
             argv=argv,
             display=self.name,
         )
+        emulation = self.emulation
+        return replace(result, emulation=emulation) if emulation else result
+
+    def serve(self, plan: ServicePlan) -> ServiceResult:
+        """Run the image as shipped (its ENTRYPOINT and CMD) in the run's sandbox but on a bridge
+        network, ``plan.port`` published on 127.0.0.1 only, until it is ready as ``plan`` says (or
+        cannot be, or its time is up), and remove it."""
+        self._shared.runs += 1
+        name = f"slimimage-{self._session}-{slug(self.name)}-{uuid.uuid4().hex[:8]}"
+        healthcheck = self.config.healthcheck
+        result = self._runner.serve(
+            self.id,
+            plan=plan,
+            name=name,
+            labels=container_labels(self._session, self._worker, plan.deadline(healthcheck)),
+            limits=self._limits,
+            argv=self.config.argv,
+            healthcheck=healthcheck,
+            display=self.name,
+        )
+        emulation = self.emulation
+        return replace(result, emulation=emulation) if emulation else result
 
 
 @dataclass

@@ -20,8 +20,9 @@ import docker.errors
 import requests.exceptions
 
 from pytest_slimimage.engine.health import EngineWatch, transport_failure
+from pytest_slimimage.engine.services import ServiceRunner
 from pytest_slimimage.errors import SlimImageError
-from pytest_slimimage.facts import RunLimits, RunResult
+from pytest_slimimage.facts import Healthcheck, RunLimits, RunResult, ServicePlan, ServiceResult
 
 __all__ = ["ContainerRunner"]
 
@@ -42,6 +43,8 @@ class ContainerRunner:
         self.watch = watch or EngineWatch()
         self.interrupted: list[str] = []
         """Containers removed because their run was interrupted (a signal, Ctrl-C), by name."""
+        self.services = ServiceRunner(self.watch, self.interrupted)
+        """Runs images until they serve (``serves``, ``healthy``): the same engine, watch and record."""
 
     def _testcontainers(self) -> Any:
         if self._tc is None:
@@ -74,6 +77,35 @@ class ContainerRunner:
             return self._run(
                 image, args=args, timeout=timeout, name=name, labels=labels, limits=limits, argv=argv, doing=doing
             )
+
+    def serve(
+        self,
+        image: str,
+        *,
+        plan: ServicePlan,
+        name: str,
+        labels: Mapping[str, str],
+        limits: RunLimits,
+        argv: Sequence[str],
+        healthcheck: Healthcheck | None = None,
+        display: str | None = None,
+    ) -> ServiceResult:
+        """Run ``image`` as shipped until it serves as ``plan`` says (:class:`ServiceRunner`)."""
+        return self.services.serve(
+            image,
+            plan=plan,
+            name=name,
+            labels=labels,
+            limits=limits,
+            argv=argv,
+            healthcheck=healthcheck,
+            display=display,
+        )
+
+    def cancel_services(self) -> None:
+        """The session is interrupted: stop the services being awaited (in a check's thread), each
+        removing its container (:meth:`ServiceRunner.cancel`)."""
+        self.services.cancel()
 
     def _run(
         self,

@@ -29,6 +29,7 @@ def add_properties(item: pytest.Item, image: BuiltImage) -> None:
     for key, value in (
         ("id", image.id),
         ("size", image.size),
+        ("platform", image.platform),
         ("final_base", image.dockerfile.final_base if image.has_dockerfile else ""),
         ("dockerfile", image.dockerfile.path if image.has_dockerfile else ""),
     ):

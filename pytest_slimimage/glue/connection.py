@@ -211,6 +211,8 @@ class EngineConnection:
         if interrupted:
             runners = [builder.runner] if builder is not None else []
             runners += [self._archives.runner] if self._archives is not None else []
+            for runner in runners:
+                runner.cancel_services()  # awaited in a check's thread, which the interrupt did not reach
             own.stopped.extend(f"removed the running container {name}" for r in runners for name in r.interrupted)
             if builder is not None:
                 own.stopped.extend(f"stopped the build of {shown}" for shown in builder.interrupted)

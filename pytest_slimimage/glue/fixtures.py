@@ -7,13 +7,13 @@ import dataclasses
 import functools
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import pytest
 
-from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_secrets
+from pytest_slimimage.buildinputs import parse_builder, parse_platform, parse_platforms, parse_secrets
 from pytest_slimimage.errors import (
     EngineUnavailable,
     SlimImageError,
@@ -210,6 +210,7 @@ def image_fixture(
     secrets: Mapping[str, str | os.PathLike[str]] | None = None,
     platform: str | None = None,
     no_cache: bool = False,
+    platforms: Sequence[str] | None = None,
 ) -> Any:
     """A fixture whose value is the :class:`BuiltImage` of a Dockerfile; assign it at module or
     conftest level, and the variable's name is the fixture's (and the image's name in reports)::
@@ -219,22 +220,45 @@ def image_fixture(
     ``builder`` (``auto``, ``buildkit``, ``legacy``; default: ``--slimimage-builder``),
     ``secrets={"id": "path"}`` (for ``RUN --mount=type=secret,id=id``; paths relative to the
     rootdir), ``platform="linux/amd64"`` and ``no_cache=True`` go to the build.
+
+    ``platforms=["linux/amd64", "linux/arm64"]`` builds the image once per platform with BuildKit
+    and runs each test that uses the fixture once per platform (``test_x[linux/arm64]``, the
+    image named ``hello[linux/arm64]``)::
+
+        hello = image_fixture(".", dockerfile="Dockerfile.cross", platforms=["linux/amd64", "linux/arm64"])
     """
     _check_scope(scope)
     _build_inputs(builder, secrets, platform)  # a bad value fails where the fixture is made
+    each: tuple[str, ...] = ()
+    if platforms is not None:
+        if platform is not None:
+            raise ValueError("give platform= (one build) or platforms= (one build each), not both")
+        try:
+            each = parse_platforms(platforms)
+        except ValueError as exc:
+            raise ValueError(f"platforms: {exc}") from None
+        builder = builder or "buildkit"  # the legacy builder builds for the engine's platform only
 
     def _image(request: pytest.FixtureRequest, slimimage_build: BuildFactory) -> BuiltImage:
         __tracebackhide__ = True
+        chosen: str | None = getattr(request, "param", None) if each else platform
         return slimimage_build(
             context,
             dockerfile=dockerfile,
             target=target,
             build_args=build_args,
-            name=request.fixturename,
+            name=f"{request.fixturename}[{chosen}]" if each else request.fixturename,
             builder=builder,
             secrets=secrets,
-            platform=platform,
+            platform=chosen,
             no_cache=no_cache,
         )
 
+    setattr(_image, PLATFORMS_ATTR, each)
+    if each:
+        return pytest.fixture(scope=scope, params=list(each), ids=list(each))(_image)  # type: ignore[call-overload]
     return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]
+
+
+PLATFORMS_ATTR = "_slimimage_platforms"
+"""Set on an image fixture's function: the platforms it builds (``()``: one build)."""

@@ -97,20 +97,22 @@ class DeclaredCheck(pytest.Item):
                     name=self.decl.name,
                 )
                 images = [image]
-            else:
-                image = build_image(
-                    self.config,
-                    self.decl.context or ".",
-                    dockerfile=self.decl.dockerfile,
-                    target=self.decl.target,
-                    build_args=self.decl.build_args,
-                    name=self.decl.name,
-                    builder=self.decl.builder,
-                    secrets=self.decl.secrets,
-                    platform=self.decl.platform,
-                    no_cache=self.decl.no_cache,
-                )
-                images = [image]
+            else:  # one build, or one per platform of ``platforms`` (each named name[platform])
+                images = [
+                    build_image(
+                        self.config,
+                        self.decl.context or ".",
+                        dockerfile=self.decl.dockerfile,
+                        target=self.decl.target,
+                        build_args=self.decl.build_args,
+                        name=f"{self.decl.name}[{platform}]" if self.decl.platforms else self.decl.name,
+                        builder=self.decl.builder or ("buildkit" if self.decl.platforms else None),
+                        secrets=self.decl.secrets,
+                        platform=platform,
+                        no_cache=self.decl.no_cache,
+                    )
+                    for platform in (self.decl.platforms or (self.decl.platform,))
+                ]
         except pytest.skip.Exception as exc:
             # no engine: report the skip at the image's table, not inside the plugin (pytest does
             # the same for a skip raised by a fixture)

@@ -3,6 +3,7 @@ setup, its checks run after the test body."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,27 @@ def _marker_spec(item: pytest.Item) -> tuple[Spec, str | None]:
     if not spec.checks:
         raise SpecError(f"{where}: asks for no check; give at least one of {', '.join(REGISTRY.names())}")
     return spec, image
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> None:
+    """A test whose marker names its image (``image="hello"``) uses that fixture as if it asked
+    for it: ``usefixtures`` is added to the function before pytest reads its fixtures, so a
+    fixture with platforms (or an archive's) parametrizes the test as an argument would."""
+    if not inspect.isfunction(obj):
+        return
+    image = None
+    for mark in [*reversed(list(collector.iter_markers(MARKER))), *_own_marks(obj)]:  # closest wins
+        image = mark.kwargs.get("image", image)
+    if isinstance(image, str) and image:
+        pytest.mark.usefixtures(image)(obj)
+
+
+def _own_marks(obj: object) -> list[pytest.Mark]:
+    marks = getattr(obj, "pytestmark", [])
+    marks = marks if isinstance(marks, list) else [marks]
+    # the decorator closest to the function is stored last
+    return [m for m in reversed(marks) if isinstance(m, pytest.Mark) and m.name == MARKER][::-1]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -46,6 +46,7 @@ class ImageRecords:
                 final_base=image.dockerfile.final_base if image.has_dockerfile else "",
                 dockerfile=image.dockerfile.path if image.has_dockerfile else "",
                 builder=image.builder,
+                platform=image.platform,
                 layers=[
                     {"instruction": mask_text(la.instruction), "size": la.size, "from_base": la.from_base}
                     for la in image.layers

@@ -128,7 +128,7 @@ def test_a_typo_is_told_the_registered_name(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["E   @pytest.mark.slimimage on test_custom.py::test_typo: unknown keyword 'max_layer'"
-         " (did you mean 'max_layers'?); known keywords: max_size, *, runs, max_layers, image"]
+         " (did you mean 'max_layers'?); known keywords: max_size, *, healthy, max_layers, image"]
     )  # fmt: skip
 
 

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.usefixtures("docker_client")
 # (final_base is not scratch; lint SI004); busybox alone compresses to more than 1 kB (max_pull_size);
 # the date written into a file (reproducible); busybox's sh applet (no_shell), its dpkg and rpm applets
 # (no_package_manager), no USER (non_root), the fake gcc made setuid (no_setuid), and an SSH key in
-# random bytes written with the junk and deleted with it (no_secrets: still shipped).
+# random bytes written with the junk and deleted with it (no_secrets: still shipped); the missing
+# program exits at once, before its port answers (serves) or its HEALTHCHECK runs (healthy).
 DOCKERFILE = """\
 FROM busybox:latest
 RUN dd if=/dev/zero of=/junk bs=1024 count=64 2>/dev/null && mkdir -p /root/.ssh \\
@@ -31,6 +32,7 @@ RUN dd if=/dev/zero of=/junk bs=1024 count=64 2>/dev/null && mkdir -p /root/.ssh
 RUN rm /junk /root/.ssh/id_ed25519 && mkdir -p /usr/local/bin \\
     && printf '#!/bin/sh\\necho not really\\n' >/usr/local/bin/gcc && chmod 4755 /usr/local/bin/gcc
 RUN date +%s%N > /built-at
+HEALTHCHECK --interval=1s --retries=1 CMD ["/app", "--health"]
 CMD /app --registry-walk
 """
 
@@ -52,6 +54,8 @@ FAILING: dict[str, Any] = {
     "max_pull_size": "1kB",
     "reproducible": True,
     "runs": True,
+    "serves": 8080,
+    "healthy": True,
 }
 """A value each built-in check fails with on the image above."""
 

@@ -145,8 +145,8 @@ def test_without_the_plugin_nothing_is_collected(pytester: pytest.Pytester) -> N
             "{path} [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
             " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell,"
             " no_package_manager, non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size,"
-            " reproducible, runs, context, image, archive, dockerfile, target, build_args, builder, secrets,"
-            " platform, no_cache",
+            " reproducible, runs, serves, healthy, context, image, archive, dockerfile, target, build_args, builder,"
+            " secrets, platform, platforms, no_cache",
         ),
         (
             "pyproject",
@@ -260,7 +260,9 @@ def test_a_repository_with_only_the_table_gets_its_verdicts(
     for key, case in cases.items():
         image = key.split(".", 2)[2].split("::")[0]
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        assert set(props) == {f"slimimage.{image}.{fact}" for fact in ("id", "size", "final_base", "dockerfile")}, key
+        facts = ("id", "size", "platform", "final_base", "dockerfile")
+        assert set(props) == {f"slimimage.{image}.{fact}" for fact in facts}, key
+        assert str(props[f"slimimage.{image}.platform"]).startswith("linux/")
         assert props[f"slimimage.{image}.size"] == str(hello if image == "hello" else base)
         assert props[f"slimimage.{image}.final_base"] == "busybox:latest"
         assert props[f"slimimage.{image}.dockerfile"] == f"{image}/Dockerfile"

@@ -42,7 +42,7 @@ def test_after():
                 "@pytest.mark.slimimage on test_bad_marker.py::test_bad: unknown keyword 'max_sise'"
                 " (did you mean 'max_size'?); known keywords: max_size, warn_size, max_growth, final_base, exec_form,"
                 " no_compilers, no_shell, no_package_manager, non_root, no_setuid, no_secrets, lint, runnable,"
-                " max_waste, max_pull_size, reproducible, runs, image"
+                " max_waste, max_pull_size, reproducible, runs, serves, healthy, image"
             ],
             id="unknown-keyword",
         ),
@@ -64,7 +64,8 @@ def test_after():
             [
                 "@pytest.mark.slimimage on test_bad_marker.py::test_bad: asks for no check; give at least one of"
                 " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell, no_package_manager,"
-                " non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size, reproducible, runs"
+                " non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size, reproducible, runs,"
+                " serves, healthy"
             ],
             id="no-check",
         ),

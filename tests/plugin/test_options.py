@@ -124,7 +124,8 @@ def test_marker_is_registered(pytester: pytest.Pytester) -> None:
         [
             "@pytest.mark.slimimage(max_size=..., warn_size=..., max_growth=..., final_base=..., exec_form=...,"
             " no_compilers=..., no_shell=..., no_package_manager=..., non_root=..., no_setuid=..., no_secrets=...,"
-            " lint=..., runnable=..., max_waste=..., max_pull_size=..., reproducible=..., runs=..., image=None):"
+            " lint=..., runnable=..., max_waste=..., max_pull_size=..., reproducible=..., runs=..., serves=...,"
+            " healthy=..., image=None):"
             " check the image fixture the test uses (pytest-slimimage)"
         ]
     )

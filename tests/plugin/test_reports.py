@@ -148,6 +148,7 @@ def test_every_report_of_one_run(project: pytest.Pytester) -> None:
     # JUnit XML: the facts of each image a test used, on marker tests and declarative items
     properties = junit_properties(out / "junit.xml")
     sizes = {name: images[name]["size"] for name in images}
+    assert all(images[name]["platform"].startswith("linux/") for name in images)
     for test, image in (
         ("pyproject.toml.declared::max_size", "declared"),
         ("pyproject.toml.declared::exec_form", "declared"),
@@ -157,6 +158,7 @@ def test_every_report_of_one_run(project: pytest.Pytester) -> None:
         assert properties[test] == {
             f"slimimage.{image}.id": images[image]["id"],
             f"slimimage.{image}.size": str(sizes[image]),
+            f"slimimage.{image}.platform": images[image]["platform"],
             f"slimimage.{image}.final_base": "busybox:latest",
             f"slimimage.{image}.dockerfile": f"{image}/Dockerfile",
         }, test

@@ -652,6 +652,8 @@ def test_check_names() -> None:
         "max_pull_size",
         "reproducible",
         "runs",
+        "serves",
+        "healthy",
     )
 
 

@@ -145,8 +145,8 @@ def test_unknown_image_key_with_did_you_mean(tmp_path: Path) -> None:
         "pyproject.toml [tool.slimimage.images.hello]: unknown keyword 'max_sise' (did you mean 'max_size'?);"
         " known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell,"
         " no_package_manager, non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size,"
-        " reproducible, runs, context, image, archive, dockerfile, target, build_args, builder, secrets,"
-        " platform, no_cache"
+        " reproducible, runs, serves, healthy, context, image, archive, dockerfile, target, build_args, builder,"
+        " secrets, platform, platforms, no_cache"
     )
 
 

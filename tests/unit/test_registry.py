@@ -27,7 +27,7 @@ from pytest_slimimage.checks.registry import (
 from pytest_slimimage.checks.result import CheckResult
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 from pytest_slimimage.errors import ImageCheckFailed, SlimImageError, SlimImageWarning
-from pytest_slimimage.facts import ImageConfig, ImageFacts, Layer, RunResult
+from pytest_slimimage.facts import ImageConfig, ImageFacts, Layer, RunResult, ServicePlan, ServiceResult
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -51,6 +51,10 @@ class FakeImage:
     ) -> RunResult:
         self.runs += 1
         return RunResult(0, "hi\n", "", argv=("/app",))
+
+    def serve(self, plan: ServicePlan) -> ServiceResult:
+        self.runs += 1
+        return ServiceResult(ready=True, argv=("/app",), port=plan.port, host_port=32768, host="127.0.0.1")
 
     def observe(self, result: CheckResult) -> CheckResult:
         self.seen.append(result)
@@ -80,7 +84,7 @@ def test_builtins_are_registered_in_their_canonical_order() -> None:
     assert CHECKS == (
         "max_size", "warn_size", "max_growth", "final_base", "exec_form",
         "no_compilers", "no_shell", "no_package_manager", "non_root", "no_setuid", "no_secrets",
-        "lint", "runnable", "max_waste", "max_pull_size", "reproducible", "runs",
+        "lint", "runnable", "max_waste", "max_pull_size", "reproducible", "runs", "serves", "healthy",
     )  # fmt: skip
     assert [c.name for c in BUILTINS] == list(CHECKS)
     assert all(c.builtin for c in BUILTINS)

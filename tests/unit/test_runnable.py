@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 
@@ -582,20 +583,46 @@ def test_a_device_is_not_a_program() -> None:
 
 
 # ------------------------------------------------------------------------------------ architecture
-def test_arm64_binary_on_an_amd64_engine() -> None:
-    facts = image(tree(f("/hello", elf("arm64"))), architecture="arm64")
+def test_arm64_binary_on_an_amd64_engine_without_emulation() -> None:
+    facts = replace(image(tree(f("/hello", elf("arm64"))), architecture="arm64"), engine_emulates={})
     result = check_runnable(facts, engine_arch="amd64")
     assert lines(result) == [
-        "hello: runnable: /hello is built for arm64, but the engine runs amd64",
+        "hello: runnable: /hello is built for arm64, but the engine runs amd64 and emulates no arm64:"
+        " an arm64 program cannot start on an amd64 engine without emulation",
         '  command: ["/hello"]',
         "  /hello: ELF 64-bit arm64 executable, statically linked",
+        "  binfmt_misc: no enabled handler (with the F flag) runs arm64 programs",
         '  the engine reports this as "exec format error"',
-        "  hint: build the program for amd64: cross-compile in the build stage for $TARGETARCH (GOARCH, rustc"
-        " --target, a cross gcc), or build the image with --platform linux/amd64 so that its stages build for that"
-        " architecture",
+        "  hint: to run linux/arm64 images on this amd64 engine, set up QEMU user-mode emulation on its machine"
+        " (Debian: qemu-user-static with binfmt_misc mounted, as scripts/emulation.sh does; elsewhere: docker run"
+        " --privileged tonistiigi/binfmt --install arm64), or check this platform on an arm64 engine; or build the"
+        " program for amd64: cross-compile in the build stage for $TARGETARCH (GOARCH, rustc --target, a cross gcc),"
+        " or build the image with --platform linux/amd64 so that its stages build for that architecture",
     ]
     assert check_runnable(facts).passed  # the image says arm64, and without an engine that is what counts
     assert check_runnable(facts, engine_arch="aarch64").passed
+
+
+def test_arm64_binary_on_an_amd64_engine_that_emulates_it() -> None:
+    how = "QEMU (binfmt_misc qemu-aarch64: /usr/bin/qemu-aarch64-static)"
+    facts = replace(image(tree(f("/hello", elf("arm64"))), architecture="arm64"), engine_emulates={"arm64": how})
+    result = check_runnable(facts, engine_arch="amd64")
+    assert result.passed, lines(result)
+    assert f"the amd64 engine runs arm64 programs under {how}" in result.headline
+    # 386 on amd64 runs natively (compat mode), whatever the engine emulates
+    assert check_runnable(replace(facts, engine_emulates={}), engine_arch="arm64").passed
+
+
+def test_arm64_binary_on_a_remote_amd64_engine() -> None:
+    facts = image(tree(f("/hello", elf("arm64"))), architecture="arm64")  # engine_emulates None: cannot be told
+    result = check_runnable(facts, engine_arch="amd64")
+    assert not result.passed
+    assert result.headline == (
+        "hello: runnable: /hello is built for arm64, but the engine runs amd64 and whether it emulates arm64 cannot"
+        " be told from here (it is not on this machine): an arm64 program cannot start on an amd64 engine without"
+        " emulation"
+    )
+    assert "  binfmt_misc: not readable (the engine runs on another machine)" in lines(result)
 
 
 def test_binary_not_matching_the_image_config_architecture() -> None:

@@ -12,6 +12,7 @@ from pytest_slimimage.checks.registry import CHECKS
 from pytest_slimimage.checks.runs import RunExpectation
 from pytest_slimimage.checks.spec import Spec, SpecError, parse_spec
 from pytest_slimimage.errors import SlimImageError
+from pytest_slimimage.facts import ServicePlan
 
 WHERE = "@pytest.mark.slimimage on test_hello"
 
@@ -54,6 +55,8 @@ def test_every_check_keyword() -> None:
         max_pull_size="30MB",
         reproducible=True,
         runs="hi",
+        serves=8080,
+        healthy=True,
     )
     assert result.max_size == 74_000_000
     assert result.warn_size == 60_000_000
@@ -67,6 +70,8 @@ def test_every_check_keyword() -> None:
     assert result.max_pull_size == 30_000_000
     assert result.reproducible == "content"
     assert result.runs == RunExpectation(stdout="hi")
+    assert result.serves == ServicePlan(port=8080)
+    assert result.healthy == ServicePlan(healthy=True, within=None)
     assert result.checks == CHECKS
     assert result.needs_filesystem
     assert result.only("runs") == Spec(runs=RunExpectation(stdout="hi"))
@@ -150,7 +155,8 @@ def test_unknown_keyword_with_suggestion() -> None:
     assert message == (
         f"{WHERE}: unknown keyword 'max_sise' (did you mean 'max_size'?); known keywords:"
         " max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell, no_package_manager,"
-        " non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size, reproducible, runs"
+        " non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size, reproducible, runs,"
+        " serves, healthy"
     )
 
 
@@ -160,7 +166,7 @@ def test_unknown_keyword_suggests_extra_keys_too() -> None:
     assert message.endswith(
         "known keywords: max_size, warn_size, max_growth, final_base, exec_form, no_compilers, no_shell,"
         " no_package_manager, non_root, no_setuid, no_secrets, lint, runnable, max_waste, max_pull_size,"
-        " reproducible, runs, image"
+        " reproducible, runs, serves, healthy, image"
     )
 
 

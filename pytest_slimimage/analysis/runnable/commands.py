@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeAlias
 
@@ -56,6 +56,9 @@ class Command:
     """The architecture the programs must match ('' when unknown: not checked)."""
     arch_from_engine: bool
     """``arch`` is the engine's (else the image config's)."""
+    emulates: Mapping[str, str] | None = None
+    """The foreign architectures the engine emulates, each with how; None: cannot be told
+    (only with the engine's architecture: an image's config says nothing of emulation)."""
 
     @classmethod
     def of(cls, facts: ImageFacts, *, engine_arch: str | None = None, args: Sequence[str] | None = None) -> Command:
@@ -79,6 +82,7 @@ class Command:
             library_path=env.get("LD_LIBRARY_PATH"),
             arch=arch(machine) if machine else "",
             arch_from_engine=bool(engine_arch),
+            emulates=facts.engine_emulates if engine_arch else {},
         )
 
     @property
@@ -94,6 +98,10 @@ class Command:
     def runs(self, elf: ElfInfo) -> bool:
         """Whether the kernel runs ``elf``'s machine here (always, when the architecture is unknown)."""
         return not self.arch or arch(elf.machine) in _RUNS_ON.get(self.arch, {self.arch})
+
+    def emulator(self, elf: ElfInfo) -> str:
+        """How the engine runs ``elf``'s foreign machine (``QEMU (binfmt_misc ...)``); "" when it does not."""
+        return (self.emulates or {}).get(arch(elf.machine), "")
 
 
 @dataclass(frozen=True)

@@ -151,17 +151,12 @@ class _Writer:
         machine = arch(elf.machine)
         command = self.command
         if not command.runs(elf):
-            self.problems.append(
-                Problem(
-                    "wrong-arch",
-                    f"{label(found)} is built for {machine}, but"
-                    f" {'the engine runs' if command.arch_from_engine else 'the image config says'} {command.arch}",
-                    (*trace, 'the engine reports this as "exec format error"'),
-                    f"build the program for {command.arch}: cross-compile in the build stage for $TARGETARCH"
-                    f" (GOARCH, rustc --target, a cross gcc), or build the image with --platform linux/{command.arch}"
-                    " so that its stages build for that architecture",
-                )
-            )
+            emulator = command.emulator(elf)
+            if emulator:
+                if step.recorded:
+                    self.summary.append(f"the {command.arch} engine runs {machine} programs under {emulator}")
+            else:
+                self.problems.append(wrong_arch(found, machine, command, trace))
         if elf.kind in ("rel", "core"):
             self.problems.append(
                 Problem(
@@ -185,6 +180,43 @@ class _Writer:
             self.summary.append(
                 f"{label(found)} is a dynamic {machine} ELF {_kind(elf)} (loader {elf.interp}; {count})"
             )
+
+
+def _a(word: str) -> str:
+    """``an arm64``, ``a 386``."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def wrong_arch(found: Found, machine: str, command: Command, trace: tuple[str, ...]) -> Problem:
+    """A program built for another machine than the engine's, which the engine does not emulate."""
+    rebuild = (
+        f"or build the program for {command.arch}: cross-compile in the build stage for $TARGETARCH"
+        f" (GOARCH, rustc --target, a cross gcc), or build the image with --platform linux/{command.arch}"
+        " so that its stages build for that architecture"
+    )
+    if not command.arch_from_engine:
+        return Problem(
+            "wrong-arch",
+            f"{label(found)} is built for {machine}, but the image config says {command.arch}",
+            (*trace, 'the engine reports this as "exec format error"'),
+            rebuild.removeprefix("or "),
+        )
+    if command.emulates is None:
+        emulation = f"and whether it emulates {machine} cannot be told from here (it is not on this machine)"
+        seen = "binfmt_misc: not readable (the engine runs on another machine)"
+    else:
+        emulation = f"and emulates no {machine}"
+        seen = f"binfmt_misc: no enabled handler (with the F flag) runs {machine} programs"
+    return Problem(
+        "wrong-arch",
+        f"{label(found)} is built for {machine}, but the engine runs {command.arch} {emulation}:"
+        f" {_a(machine)} program cannot start on {_a(command.arch)} engine without emulation",
+        (*trace, seen, 'the engine reports this as "exec format error"'),
+        f"to run linux/{machine} images on this {command.arch} engine, set up QEMU user-mode emulation on its"
+        " machine (Debian: qemu-user-static with binfmt_misc mounted, as scripts/emulation.sh does; elsewhere:"
+        f" docker run --privileged tonistiigi/binfmt --install {machine}), or check this platform on"
+        f" {_a(machine)} engine; {rebuild}",
+    )
 
 
 # ---------------------------------------------------------------------------------- the command
