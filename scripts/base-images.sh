@@ -110,7 +110,9 @@ if ! have_or_pull arm64v8/busybox:latest; then
   fi
   mkdir -p "$tmp/busybox-arm64"
   ( cd "$tmp/busybox-arm64"
-    apt-get download busybox-static:arm64 >/dev/null 2>&1 || { apt-get update -qq; apt-get download busybox-static:arm64 >/dev/null; }
+    # the download lands in this private folder: apt's sandbox user could not write there
+    get() { apt-get download -qq -o APT::Sandbox::User=root busybox-static:arm64 >/dev/null; }
+    get 2>/dev/null || { apt-get update -qq; get; }
     dpkg-deb -x busybox-static_*_arm64.deb root
     cp root/bin/busybox busybox )
   cat >"$tmp/busybox-arm64/Dockerfile" <<'DOCKERFILE'
