@@ -307,6 +307,15 @@ def _buildkit_cause(text: str, dockerfile: Dockerfile | None) -> Cause | None:
         return Cause(
             too_old.format(what=f"--{flag}", where=_where(_with_flag(dockerfile, flag))), newer.format(what=f"--{flag}")
         )
+    if re.search(r"exec .*: exec format error", text):
+        return Cause(
+            "a RUN step started a program built for another architecture than the engine's, which does not"
+            ' emulate it ("exec format error"): the RUN steps of a build for another platform run under emulation',
+            "set up QEMU user-mode emulation on the engine's machine (Debian: bash scripts/emulation.sh; elsewhere:"
+            " docker run --privileged tonistiigi/binfmt --install all), or run the stage on the build machine"
+            " (FROM --platform=$BUILDPLATFORM ...) and cross-compile for $TARGETARCH, as"
+            " example_project/Dockerfile.cross does",
+        )
     missing = _failed_vertex(text, r"load metadata for (\S+)")
     if missing is not None:
         return Cause(

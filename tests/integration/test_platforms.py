@@ -7,14 +7,20 @@ foreign one run under QEMU emulation (scripts/emulation.sh registers it with bin
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 import pytest_slimimage as si
 from pytest_slimimage import BuiltImage, image_fixture
+from pytest_slimimage.emulation import elf_header
+from pytest_slimimage.engine.emulation import engine_emulates
+from pytest_slimimage.errors import ImageBuildError
+from pytest_slimimage.glue.fixtures import BuildFactory
 from tests.integration.conftest import EXAMPLE
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
@@ -173,3 +179,30 @@ def test_a_service_of_each_platform_answers_and_says_how_it_ran(svc_multiarch: B
         assert "under QEMU" not in result.headline
     else:
         assert result.headline.endswith(f"({platform} under QEMU (binfmt_misc qemu-aarch64: {QEMU}))"), result.headline
+
+
+def test_a_run_step_of_a_machine_the_engine_does_not_emulate_names_the_cause(
+    tmp_path: Path, slimimage_build: BuildFactory
+) -> None:
+    """A RUN step whose program is for a machine the kernel neither runs nor emulates: BuildKit's
+    log says "exec format error"; the failure names that cause and how to set up emulation."""
+    emulated = emulates_here()
+    machine = next(arch for arch in ("s390x", "riscv64", "ppc64le", "mips64le") if arch not in emulated)
+    # an ELF executable header for that machine: the kernel refuses it before reading further
+    (tmp_path / "prog").write_bytes(elf_header(machine).ljust(64, b"\0"))
+    (tmp_path / "Dockerfile").write_text('FROM scratch\nCOPY --chmod=755 prog /prog\nRUN ["/prog"]\n', encoding="utf-8")
+    with pytest.raises(ImageBuildError) as excinfo:
+        slimimage_build(tmp_path, builder="buildkit", name=f"foreign_{os.getpid()}")
+    lines = str(excinfo.value).splitlines()
+    assert lines[0] == (
+        f"building {tmp_path / 'Dockerfile'} failed: a RUN step started a program built for another architecture"
+        ' than the engine\'s, which does not emulate it ("exec format error"): the RUN steps of a build for another'
+        " platform run under emulation"
+    ), lines
+    assert lines[1].startswith("  failing step: #") and lines[1].endswith('RUN ["/prog"]'), lines
+    assert lines[-1].startswith("  hint: set up QEMU user-mode emulation on the engine's machine")
+
+
+def emulates_here() -> dict[str, str]:
+    """What this machine's kernel emulates (the engine under test runs here)."""
+    return engine_emulates("http+docker://localhost", None) or {}

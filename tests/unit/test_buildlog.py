@@ -280,6 +280,28 @@ def test_buildkit_missing_base_image() -> None:
     )
 
 
+FOREIGN_RUN = """#5 [2/2] RUN echo hi > /x
+#5 sha256:51f3d81197f73c1e05a0d79155034b3a178e59f35224d990bf514951ec602531
+#5 0.174 exec /bin/sh: exec format error
+#5 ERROR: executor failed running [/bin/sh -c echo hi > /x]: exit code: 1
+------
+ > [2/2] RUN echo hi > /x:
+------
+executor failed running [/bin/sh -c echo hi > /x]: exit code: 1
+"""
+"""A --platform linux/arm64 build's RUN step on an amd64 engine without QEMU (engine 20.10, as seen)."""
+
+
+def test_a_foreign_run_step_without_emulation() -> None:
+    cause = diagnose("buildkit", buildkit_failure(FOREIGN_RUN)[0], FOREIGN_RUN, parsed("FROM arm64v8/busybox\n"))
+    assert cause is not None
+    assert cause.headline.startswith(
+        "a RUN step started a program built for another architecture than the engine's, which does not emulate it"
+    )
+    assert "bash scripts/emulation.sh" in cause.hint
+    assert "FROM --platform=$BUILDPLATFORM" in cause.hint
+
+
 def test_an_ordinary_failure_has_no_cause() -> None:
     heredoc = parsed("FROM busybox\nRUN <<EOT\n")
     assert diagnose("buildkit", buildkit_failure(FAILED_RUN)[0], FAILED_RUN, heredoc) is None
