@@ -123,6 +123,7 @@ class ContainerRunner:
         container = None
         output: _OutputPump | None = None
         interrupted = False
+        unreachable = False
 
         def not_started(exc: docker.errors.APIError) -> RunResult:
             return RunResult(
@@ -203,15 +204,21 @@ class ContainerRunner:
             )
         except docker.errors.DockerException as exc:
             if transport_failure(exc) is not None:
+                unreachable = True
                 raise  # the watch says whether the engine is gone
             raise SlimImageError(f"the engine could not run {image}: {exc}") from None
         except BaseException as exc:
             interrupted = not isinstance(exc, Exception)  # a signal, Ctrl-C
+            # the way to the engine failed (it froze or died mid-call): asking it to remove the
+            # container would wait out the API timeout, and the watch (above this) is about to say
+            # the engine is lost; if it still answers, the session's end removes the container
+            unreachable = transport_failure(exc) is not None
             raise
         finally:
             if output is not None:
                 output.close()
-            if container is not None and self.watch.lost is None:  # a lost engine: a later session's reaper removes it
+            if container is not None and self.watch.lost is None and not unreachable:
+                # a lost engine: a later session's reaper removes it
                 with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                     container.remove(force=True, v=True)
                     if interrupted:

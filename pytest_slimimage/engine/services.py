@@ -151,6 +151,7 @@ class ServiceRunner:
         started = time.monotonic()
         container = _Container(image, name=name, labels=labels, limits=limits, port=plan.port)
         interrupted = False
+        unreachable = False
 
         def not_started(exc: docker.errors.APIError) -> ServiceResult:
             return ServiceResult(
@@ -201,13 +202,19 @@ class ServiceRunner:
             )
         except docker.errors.DockerException as exc:
             if transport_failure(exc) is not None:
+                unreachable = True
                 raise  # the watch says whether the engine is gone
             raise SlimImageError(f"the engine could not serve {display}: {exc}") from None
         except BaseException as exc:
             interrupted = not isinstance(exc, Exception)  # a signal, Ctrl-C
+            # the way to the engine failed mid-call: asking it to remove the container would wait out
+            # the API timeout; the watch says whether it is lost, and if it still answers, the
+            # session's end removes the container
+            unreachable = transport_failure(exc) is not None
             raise
         finally:
-            if container.created and self.watch.lost is None:  # a lost engine: a later session's reaper
+            # a lost engine: a later session's reaper removes the container
+            if container.created and self.watch.lost is None and not unreachable:
                 with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
                     container.stop(force=True, delete_volume=True)
                     if interrupted:
