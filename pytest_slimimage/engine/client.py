@@ -8,6 +8,7 @@ reads (:mod:`.layerread`) use this connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,8 +32,6 @@ class Engine:
         self.client = client
         self.watch = watch or EngineWatch()
         self._arch: str | None = None
-        self._emulates: dict[str, str] | None = None
-        self._emulates_read = False
 
     @classmethod
     def connect(cls, timeout: float = API_TIMEOUT, *, watch: EngineWatch | None = None) -> Engine:
@@ -61,16 +60,13 @@ class Engine:
                 self._arch = ""
         return self._arch or None
 
-    @property
+    @functools.cached_property
     def emulates(self) -> dict[str, str] | None:
         """The foreign architectures this engine runs through emulation (QEMU via binfmt_misc),
         each with how; None when that cannot be told (an engine on another machine)."""
-        if not self._emulates_read:
-            from pytest_slimimage.engine.emulation import engine_emulates
+        from pytest_slimimage.engine.emulation import engine_emulates
 
-            self._emulates = engine_emulates(self.base_url, self.arch)
-            self._emulates_read = True
-        return self._emulates
+        return engine_emulates(self.base_url, self.arch)
 
     @property
     def base_url(self) -> str:

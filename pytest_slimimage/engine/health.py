@@ -239,3 +239,27 @@ class EngineWatch:
             if lost is not None:
                 raise lost from None
             raise
+
+
+@contextlib.contextmanager
+def removed_after(watch: EngineWatch, name: str, interrupted: list[str], remove: Callable[[], None]) -> Iterator[None]:
+    """Run the body that made the container ``name``, then ``remove`` it, however the body ended;
+    an interrupt (a signal, Ctrl-C) records ``name`` in ``interrupted``.
+
+    It is left alone when the engine is lost (``watch``: a later session's reaper removes it) or
+    when the body failed on the way to the engine (it froze or died mid-call): asking it would wait
+    out the API timeout, the watch is about to say whether it is lost, and if it still answers,
+    the session's end removes the container by its label."""
+    stopped = unreachable = False
+    try:
+        yield
+    except BaseException as exc:
+        stopped = not isinstance(exc, Exception)
+        unreachable = transport_failure(exc) is not None
+        raise
+    finally:
+        if watch.lost is None and not unreachable:
+            with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
+                remove()
+                if stopped:
+                    interrupted.append(name)

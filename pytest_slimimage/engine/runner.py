@@ -19,10 +19,10 @@ from typing import Any
 import docker.errors
 import requests.exceptions
 
-from pytest_slimimage.engine.health import EngineWatch, transport_failure
+from pytest_slimimage.engine.health import EngineWatch, removed_after, transport_failure
 from pytest_slimimage.engine.services import ServiceRunner
 from pytest_slimimage.errors import SlimImageError
-from pytest_slimimage.facts import Healthcheck, RunLimits, RunResult, ServicePlan, ServiceResult
+from pytest_slimimage.facts import RunLimits, RunResult
 
 __all__ = ["ContainerRunner"]
 
@@ -45,6 +45,8 @@ class ContainerRunner:
         """Containers removed because their run was interrupted (a signal, Ctrl-C), by name."""
         self.services = ServiceRunner(self.watch, self.interrupted)
         """Runs images until they serve (``serves``, ``healthy``): the same engine, watch and record."""
+        self.serve = self.services.serve
+        """Run an image as shipped until it serves (:meth:`ServiceRunner.serve`)."""
 
     def _testcontainers(self) -> Any:
         if self._tc is None:
@@ -78,30 +80,6 @@ class ContainerRunner:
                 image, args=args, timeout=timeout, name=name, labels=labels, limits=limits, argv=argv, doing=doing
             )
 
-    def serve(
-        self,
-        image: str,
-        *,
-        plan: ServicePlan,
-        name: str,
-        labels: Mapping[str, str],
-        limits: RunLimits,
-        argv: Sequence[str],
-        healthcheck: Healthcheck | None = None,
-        display: str | None = None,
-    ) -> ServiceResult:
-        """Run ``image`` as shipped until it serves as ``plan`` says (:class:`ServiceRunner`)."""
-        return self.services.serve(
-            image,
-            plan=plan,
-            name=name,
-            labels=labels,
-            limits=limits,
-            argv=argv,
-            healthcheck=healthcheck,
-            display=display,
-        )
-
     def cancel_services(self) -> None:
         """The session is interrupted: stop the services being awaited (in a check's thread), each
         removing its container (:meth:`ServiceRunner.cancel`)."""
@@ -122,8 +100,6 @@ class ContainerRunner:
         started = time.monotonic()
         container = None
         output: _OutputPump | None = None
-        interrupted = False
-        unreachable = False
 
         def not_started(exc: docker.errors.APIError) -> RunResult:
             return RunResult(
@@ -135,94 +111,85 @@ class ContainerRunner:
                 duration=time.monotonic() - started,
             )
 
-        try:
+        def remove() -> None:
+            if container is not None:
+                container.remove(force=True, v=True)
+
+        with removed_after(self.watch, name, self.interrupted, remove):
             try:
-                container = self._testcontainers().create(
-                    image,
-                    command=list(args) if args is not None else None,
-                    labels=dict(labels),
-                    name=name,
-                    network=None,  # no testcontainers network guessing: the sandbox decides
-                    network_mode="bridge" if limits.network else "none",
-                    cap_drop=["ALL"],
-                    security_opt=["no-new-privileges"],
-                    mem_limit=limits.memory,
-                    memswap_limit=limits.memory,  # the limit is the memory it gets: no swap on top
-                    pids_limit=limits.pids,
-                    # the engine's own copy of the output: bounded on its disk (we read the attach stream)
-                    log_config={"Type": "json-file", "Config": {"max-size": limits.log_limit, "max-file": "1"}},
-                )
-            except docker.errors.APIError as exc:
-                if _NO_COMMAND.search(str(exc.explanation or exc)):  # the image has neither CMD nor ENTRYPOINT
-                    return not_started(exc)
-                raise
-            output = _OutputPump(
-                container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True), limits.output_cap
-            )
-            try:
-                container.start()
-            except docker.errors.APIError as exc:
-                return not_started(exc)
-            timed_out = False
-            try:
-                status = container.wait(timeout=timeout)
-                exit_code = int(status.get("StatusCode", -1))
-            except (requests.exceptions.RequestException, OSError) as exc:
-                how = transport_failure(exc)
-                if how is None:
+                try:
+                    container = self._testcontainers().create(
+                        image,
+                        command=list(args) if args is not None else None,
+                        labels=dict(labels),
+                        name=name,
+                        network=None,  # no testcontainers network guessing: the sandbox decides
+                        network_mode="bridge" if limits.network else "none",
+                        cap_drop=["ALL"],
+                        security_opt=["no-new-privileges"],
+                        mem_limit=limits.memory,
+                        memswap_limit=limits.memory,  # the limit is the memory it gets: no swap on top
+                        pids_limit=limits.pids,
+                        # the engine's own copy of the output: bounded on its disk (we read the attach stream)
+                        log_config={"Type": "json-file", "Config": {"max-size": limits.log_limit, "max-file": "1"}},
+                    )
+                except docker.errors.APIError as exc:
+                    if _NO_COMMAND.search(str(exc.explanation or exc)):  # the image has neither CMD nor ENTRYPOINT
+                        return not_started(exc)
                     raise
-                found = self.watch.answers()  # its time is up, or the engine died or froze: ask it
-                if found is not None:
-                    if how == "no answer":
-                        why = f"no answer within the run's timeout ({timeout:g} s), nor to a ping ({found})"
-                        raise self.watch.gone(doing, why, silent=True) from None
-                    raise self.watch.unanswered(doing, how, found) from None
-                timed_out = True
+                output = _OutputPump(
+                    container.attach(stdout=True, stderr=True, stream=True, logs=False, demux=True), limits.output_cap
+                )
+                try:
+                    container.start()
+                except docker.errors.APIError as exc:
+                    return not_started(exc)
+                timed_out = False
+                try:
+                    status = container.wait(timeout=timeout)
+                    exit_code = int(status.get("StatusCode", -1))
+                except (requests.exceptions.RequestException, OSError) as exc:
+                    how = transport_failure(exc)
+                    if how is None:
+                        raise
+                    found = self.watch.answers()  # its time is up, or the engine died or froze: ask it
+                    if found is not None:
+                        if how == "no answer":
+                            why = f"no answer within the run's timeout ({timeout:g} s), nor to a ping ({found})"
+                            raise self.watch.gone(doing, why, silent=True) from None
+                        raise self.watch.unanswered(doing, how, found) from None
+                    timed_out = True
+                    with contextlib.suppress(docker.errors.APIError):
+                        container.kill()
+                    exit_code = int(container.wait(timeout=_KILLED_WAIT).get("StatusCode", -1))
+                if output.finish(timeout=_OUTPUT_WAIT):
+                    stdout, stderr, truncated = output.result()
+                else:
+                    stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
+                    stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
+                    truncated = cut_out or cut_err
+                oom_killed = False
                 with contextlib.suppress(docker.errors.APIError):
-                    container.kill()
-                exit_code = int(container.wait(timeout=_KILLED_WAIT).get("StatusCode", -1))
-            if output.finish(timeout=_OUTPUT_WAIT):
-                stdout, stderr, truncated = output.result()
-            else:
-                stdout, cut_out = _read_logs(container, limits.output_cap, stdout=True)
-                stderr, cut_err = _read_logs(container, limits.output_cap, stdout=False)
-                truncated = cut_out or cut_err
-            oom_killed = False
-            with contextlib.suppress(docker.errors.APIError):
-                container.reload()
-                oom_killed = bool((container.attrs.get("State") or {}).get("OOMKilled"))
-            return RunResult(
-                exit_code=exit_code,
-                stdout=stdout,
-                stderr=stderr,
-                timed_out=timed_out,
-                argv=tuple(argv),
-                truncated=truncated,
-                duration=time.monotonic() - started,
-                oom_killed=oom_killed and not timed_out,
-                memory=limits.memory,
-            )
-        except docker.errors.DockerException as exc:
-            if transport_failure(exc) is not None:
-                unreachable = True
-                raise  # the watch says whether the engine is gone
-            raise SlimImageError(f"the engine could not run {image}: {exc}") from None
-        except BaseException as exc:
-            interrupted = not isinstance(exc, Exception)  # a signal, Ctrl-C
-            # the way to the engine failed (it froze or died mid-call): asking it to remove the
-            # container would wait out the API timeout, and the watch (above this) is about to say
-            # the engine is lost; if it still answers, the session's end removes the container
-            unreachable = transport_failure(exc) is not None
-            raise
-        finally:
-            if output is not None:
-                output.close()
-            if container is not None and self.watch.lost is None and not unreachable:
-                # a lost engine: a later session's reaper removes it
-                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                    container.remove(force=True, v=True)
-                    if interrupted:
-                        self.interrupted.append(name)
+                    container.reload()
+                    oom_killed = bool((container.attrs.get("State") or {}).get("OOMKilled"))
+                return RunResult(
+                    exit_code=exit_code,
+                    stdout=stdout,
+                    stderr=stderr,
+                    timed_out=timed_out,
+                    argv=tuple(argv),
+                    truncated=truncated,
+                    duration=time.monotonic() - started,
+                    oom_killed=oom_killed and not timed_out,
+                    memory=limits.memory,
+                )
+            except docker.errors.DockerException as exc:
+                if transport_failure(exc) is not None:
+                    raise  # the watch says whether the engine is gone
+                raise SlimImageError(f"the engine could not run {image}: {exc}") from None
+            finally:
+                if output is not None:
+                    output.close()
 
 
 class _OutputPump:

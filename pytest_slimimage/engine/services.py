@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
-import requests.exceptions
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
-from pytest_slimimage.engine.health import EngineWatch, transport_failure
+from pytest_slimimage.engine.health import EngineWatch, removed_after, transport_failure
 from pytest_slimimage.errors import SlimImageError
 from pytest_slimimage.facts import Healthcheck, HealthProbe, RunLimits, ServicePlan, ServiceResult
 
@@ -150,8 +149,6 @@ class ServiceRunner:
         deadline = plan.deadline(healthcheck)
         started = time.monotonic()
         container = _Container(image, name=name, labels=labels, limits=limits, port=plan.port)
-        interrupted = False
-        unreachable = False
 
         def not_started(exc: docker.errors.APIError) -> ServiceResult:
             return ServiceResult(
@@ -166,59 +163,51 @@ class ServiceRunner:
                 port=plan.port,
             )
 
+        def remove() -> None:
+            if container.created:
+                container.stop(force=True, delete_volume=True)
+
         try:
-            if plan.port is not None:
-                _local_engine(container.get_docker_client().host(), display)
-            try:
-                container.start()
-            except docker.errors.APIError as exc:
-                if container.created or _NO_COMMAND.search(str(exc.explanation or exc)):
-                    return not_started(exc)
-                raise
-            started = time.monotonic()
-            readiness = Readiness(plan, deadline, cancelled=self._cancelled)
-            readiness.wait_until_ready(container)
-            seen = readiness.seen
-            return ServiceResult(
-                ready=seen.ready,
-                unmet="" if seen.ready else seen.unmet,
-                seen="" if seen.ready else seen.text,
-                exited=seen.exited,
-                exit_code=seen.exit_code,
-                oom_killed=seen.oom_killed,
-                timed_out=seen.timed_out,
-                status=seen.status,
-                body=seen.body,
-                logs=_last_output(container, limits.output_cap),
-                health=seen.health,
-                health_log=seen.health_log,
-                argv=tuple(argv),
-                container=name,
-                duration=seen.duration,
-                waited=deadline,
-                port=plan.port,
-                host_port=seen.host_port,
-                host=seen.host,
-            )
-        except docker.errors.DockerException as exc:
-            if transport_failure(exc) is not None:
-                unreachable = True
-                raise  # the watch says whether the engine is gone
-            raise SlimImageError(f"the engine could not serve {display}: {exc}") from None
-        except BaseException as exc:
-            interrupted = not isinstance(exc, Exception)  # a signal, Ctrl-C
-            # the way to the engine failed mid-call: asking it to remove the container would wait out
-            # the API timeout; the watch says whether it is lost, and if it still answers, the
-            # session's end removes the container
-            unreachable = transport_failure(exc) is not None
-            raise
-        finally:
-            # a lost engine: a later session's reaper removes the container
-            if container.created and self.watch.lost is None and not unreachable:
-                with contextlib.suppress(docker.errors.DockerException, requests.exceptions.RequestException):
-                    container.stop(force=True, delete_volume=True)
-                    if interrupted:
-                        self.interrupted.append(name)
+            with removed_after(self.watch, name, self.interrupted, remove):
+                try:
+                    if plan.port is not None:
+                        _local_engine(container.get_docker_client().host(), display)
+                    try:
+                        container.start()
+                    except docker.errors.APIError as exc:
+                        if container.created or _NO_COMMAND.search(str(exc.explanation or exc)):
+                            return not_started(exc)
+                        raise
+                    started = time.monotonic()
+                    readiness = Readiness(plan, deadline, cancelled=self._cancelled)
+                    readiness.wait_until_ready(container)
+                    seen = readiness.seen
+                    return ServiceResult(
+                        ready=seen.ready,
+                        unmet="" if seen.ready else seen.unmet,
+                        seen="" if seen.ready else seen.text,
+                        exited=seen.exited,
+                        exit_code=seen.exit_code,
+                        oom_killed=seen.oom_killed,
+                        timed_out=seen.timed_out,
+                        status=seen.status,
+                        body=seen.body,
+                        logs=_last_output(container, limits.output_cap),
+                        health=seen.health,
+                        health_log=seen.health_log,
+                        argv=tuple(argv),
+                        container=name,
+                        duration=seen.duration,
+                        waited=deadline,
+                        port=plan.port,
+                        host_port=seen.host_port,
+                        host=seen.host,
+                    )
+                except docker.errors.DockerException as exc:
+                    if transport_failure(exc) is not None:
+                        raise  # the watch says whether the engine is gone
+                    raise SlimImageError(f"the engine could not serve {display}: {exc}") from None
+        finally:  # after the removal, which needs it
             with contextlib.suppress(Exception):
                 container.get_docker_client().client.close()
 

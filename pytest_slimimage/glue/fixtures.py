@@ -254,11 +254,6 @@ def image_fixture(
             no_cache=no_cache,
         )
 
-    setattr(_image, PLATFORMS_ATTR, each)
     if each:
         return pytest.fixture(scope=scope, params=list(each), ids=list(each))(_image)  # type: ignore[call-overload]
     return pytest.fixture(scope=scope)(_image)  # type: ignore[call-overload]
-
-
-PLATFORMS_ATTR = "_slimimage_platforms"
-"""Set on an image fixture's function: the platforms it builds (``()``: one build)."""
